@@ -1,0 +1,167 @@
+"""What every stage shares: paths of the DVC outs, upstream checks, logging set-up, MLflow runs."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.logging import RichHandler
+
+from ganforge.io import write_json
+
+# The DVC outs, one home each: dvc.yaml names the same paths.
+PREPARED_DIR = Path("data/prepared")
+CLASSIFIER_PATH = Path("models/classifier.pt")
+GENERATOR_PATH = Path("models/generator.pt")
+CHECKPOINT_DIR = Path("models/checkpoints")
+RUN_FILE = Path("models/mlflow_run.json")
+ONNX_PATH = Path("models/generator.onnx")
+METRICS_DIR = Path("metrics")
+PLOTS_DIR = Path("plots")
+
+# Which stage produces which out, for "run this stage first" messages.
+PRODUCED_BY = {
+    PREPARED_DIR: "prepare",
+    CLASSIFIER_PATH: "classifier",
+    GENERATOR_PATH: "train",
+    RUN_FILE: "train",
+    ONNX_PATH: "export",
+}
+
+
+class StageError(SystemExit):
+    """A stage cannot go on: exit with this message rather than a traceback."""
+
+
+def setup_logging(level: int = logging.INFO) -> logging.Logger:
+    """Rich console logging for a stage; the library logs through `logging` too."""
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
+        force=True,
+    )
+    for noisy in ("alembic", "mlflow.store", "urllib3", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return logging.getLogger("ganforge")
+
+
+def require_upstream(*paths: Path) -> None:
+    """Stop with a message naming the stage to run when an upstream out is missing."""
+    for path in paths:
+        if not path.exists():
+            stage = PRODUCED_BY.get(path) or next(
+                (s for p, s in PRODUCED_BY.items() if p in path.parents), None
+            )
+            hint = f"run `dvc repro {stage}` first" if stage else "run `dvc repro` first"
+            raise StageError(f"{path} is missing: {hint}.")
+
+
+def repo_root() -> Path:
+    """The project's root, also from inside a temp workspace of `dvc exp run --queue`.
+
+    Queued experiments run in a copy under `<repo>/.dvc/tmp/exps/`; their runs belong in the
+    repository's own tracking database, not in a copy that is deleted afterwards.
+    """
+    cwd = Path.cwd().resolve()
+    parts = cwd.parts
+    for i in range(len(parts) - 3):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return cwd
+
+
+def tracking_uri() -> str:
+    """`MLFLOW_TRACKING_URI` when set (a team's server), else the repo's own SQLite file."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
+def git_commit() -> str | None:
+    """The checked-out commit, when this is a git repository."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _quiet_mlflow() -> None:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def mlflow_run(stage: str, experiment: str, run_name: str | None = None) -> Iterator[Any]:
+    """Open the MLflow run of the current generator for `stage`.
+
+    `train` starts a new run and records its id in RUN_FILE (a DVC out); later stages reopen
+    that run so that one generator is one row in `mlflow ui`. When the recorded run is not in
+    this tracking store (a fresh clone with a DVC remote but another MLflow server), a new run
+    is started and tagged with the missing id rather than failing the stage.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    _quiet_mlflow()
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_experiment(experiment)
+    run_id: str | None = None
+    tags = {"stage." + stage: "done"}
+    if stage != "train":
+        require_upstream(RUN_FILE)
+        import json
+
+        recorded = json.loads(RUN_FILE.read_text()).get("run_id")
+        try:
+            mlflow.get_run(recorded)
+            run_id = recorded
+        except MlflowException:
+            logging.getLogger("ganforge").warning(
+                "MLflow run %s (from %s) is not in %s; logging to a new run",
+                recorded,
+                RUN_FILE,
+                tracking_uri(),
+            )
+            tags["ganforge.train_run_id"] = str(recorded)
+    with mlflow.start_run(run_id=run_id, run_name=run_name if run_id is None else None) as run:
+        commit = git_commit()
+        if commit:
+            tags["git.commit"] = commit
+        if os.environ.get("DVC_EXP_NAME"):
+            tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
+        mlflow.set_tags(tags)
+        if stage == "train":
+            write_json(RUN_FILE, {"run_id": run.info.run_id, "experiment": experiment})
+        yield run
+
+
+def log_params(params: dict[str, Any]) -> None:
+    """Log flattened params to the active run.
+
+    MLflow forbids changing a logged param. When a downstream stage reruns with new values
+    on the same generator (say evaluate.num_samples), the new values go in as
+    `param_override.<key>` tags so that nothing is silently lost.
+    """
+    import mlflow
+
+    run = mlflow.active_run()
+    existing = mlflow.get_run(run.info.run_id).data.params if run else {}
+    fresh, changed = {}, {}
+    for key, value in params.items():
+        text = "None" if value is None else str(value)
+        if key not in existing:
+            fresh[key] = text
+        elif existing[key] != text:
+            changed[f"param_override.{key}"] = text
+    if fresh:
+        mlflow.log_params(fresh)
+    if changed:
+        mlflow.set_tags(changed)

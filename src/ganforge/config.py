@@ -1,0 +1,126 @@
+"""Typed, validated options for every part of the library.
+
+Each class here is the one home of a section of a pipeline's configuration: its keys,
+their defaults (from the papers where there is one) and their checks. The library itself
+never reads a file: `pipeline/params.py` loads params.yaml into these models.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Options(BaseModel):
+    """Base for option sections: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+Device = Literal["auto", "cpu", "cuda"] | str
+
+
+class PrepareConfig(Options):
+    """How `prepare` turns a data source into the prepared tensor store."""
+
+    dataset: Literal[
+        "digits",
+        "mnist",
+        "fashion_mnist",
+        "cifar10",
+        "celeba",
+        "image_folder",
+        "gaussian_1d",
+        "ring_2d",
+    ] = "digits"
+    root: str = "data/raw"
+    download: bool = False
+    image_size: int = Field(32, ge=8, le=1024)
+    channels: Literal[1, 3] = 1
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    strict: bool = False
+    workers: int = Field(2, ge=1, le=256)
+    chunk_size: int = Field(4096, ge=16)
+    # toy distributions
+    num_points: int = Field(20000, ge=100)
+    gaussian_mean: float = 4.0
+    gaussian_std: float = Field(0.5, gt=0.0)
+
+    @model_validator(mode="after")
+    def _fractions_leave_a_train_split(self) -> PrepareConfig:
+        if self.val_fraction + self.test_fraction >= 0.9:
+            raise ValueError(
+                f"val_fraction + test_fraction = {self.val_fraction + self.test_fraction:g} "
+                "leaves too little for training; keep their sum below 0.9"
+            )
+        return self
+
+
+class ClassifierConfig(Options):
+    """The domain classifier trained on real data: the offline feature net for FID/KID/IS."""
+
+    epochs: int = Field(15, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(1e-4, ge=0.0)
+    width: int = Field(32, ge=4)
+    feature_dim: int = Field(128, ge=8)
+    device: Device = "auto"
+
+
+class TrainConfig(Options):
+    """The GAN, its objective and the training loop."""
+
+    model: Literal["dcgan", "mlp"] = "dcgan"
+    conditional: bool = False
+    nz: int = Field(100, ge=1)
+    ngf: int = Field(64, ge=1)
+    ndf: int = Field(64, ge=1)
+    loss: Literal["non_saturating", "minimax", "hinge"] = "non_saturating"
+    d_steps: int = Field(1, ge=1)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr_g: float = Field(2e-4, gt=0.0)
+    lr_d: float = Field(2e-4, gt=0.0)
+    beta1: float = Field(0.5, ge=0.0, lt=1.0)
+    beta2: float = Field(0.999, ge=0.0, lt=1.0)
+    momentum: float = Field(0.5, ge=0.0, lt=1.0)
+    batch_size: int = Field(64, ge=1)
+    epochs: int = Field(20, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=0.5)
+    instance_noise: float = Field(0.0, ge=0.0)
+    ema_decay: float | None = Field(0.999, gt=0.0, lt=1.0)
+    device: Device = "auto"
+    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    channels_last: bool = True
+    compile: bool = False
+    checkpoint_every: int = Field(200, ge=1)
+    log_every: int = Field(10, ge=1)
+    num_sample_images: int = Field(64, ge=1, le=1024)
+
+
+class EvaluateConfig(Options):
+    """How the trained generator is scored."""
+
+    backend: Literal["classifier", "inception"] = "classifier"
+    num_samples: int = Field(10000, ge=10)
+    batch_size: int = Field(500, ge=1)
+    inception_weights: str | None = None
+    kid_subset_size: int = Field(1000, ge=2)
+    kid_subsets: int = Field(50, ge=1)
+    is_splits: int = Field(10, ge=1)
+    use_ema: bool = True
+    device: Device = "auto"
+
+
+class ExportConfig(Options):
+    """How the generator is exported to ONNX and checked."""
+
+    opset: int = Field(18, ge=13, le=23)
+    use_ema: bool = True
+    fp16: bool = False
+    parity_batches: list[int] = Field(default_factory=lambda: [1, 7, 64], min_length=1)
+    atol: float = Field(1e-4, gt=0.0)
+    latency_repeats: int = Field(20, ge=1)

@@ -1,0 +1,36 @@
+"""One entry point per network role, dispatching on `spec.arch`."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ganforge.models.spec import GeneratorSpec
+
+
+def build_generator(spec: GeneratorSpec) -> nn.Module:
+    """The generator described by `spec`: forward(z [B, nz], labels [B] | None) -> [B, *shape]."""
+    if spec.arch == "dcgan":
+        from ganforge.models.dcgan import DCGANGenerator
+
+        if not spec.is_image:
+            raise ValueError(
+                f"dcgan generates images but the data are points of shape {spec.sample_shape}: "
+                "set train.model: mlp for toy data sets"
+            )
+        channels, size, _ = spec.sample_shape
+        return DCGANGenerator(spec.nz, channels, size, spec.ngf, spec.num_classes)
+    from ganforge.models.mlp import MLPGenerator
+
+    return MLPGenerator(spec.nz, spec.sample_shape, spec.ngf, spec.num_classes)
+
+
+def build_discriminator(spec: GeneratorSpec) -> nn.Module:
+    """The matching discriminator: forward(x, labels | None) -> logits [B]."""
+    if spec.arch == "dcgan":
+        from ganforge.models.dcgan import DCGANDiscriminator
+
+        channels, size, _ = spec.sample_shape
+        return DCGANDiscriminator(channels, size, spec.ndf, spec.num_classes)
+    from ganforge.models.mlp import MLPDiscriminator
+
+    return MLPDiscriminator(spec.sample_shape, spec.ndf, spec.num_classes)

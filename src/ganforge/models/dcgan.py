@@ -1,0 +1,116 @@
+"""DCGAN (Radford et al. 2015) at any power-of-two image size from 16 to 256.
+
+G: a 4×4 projection of z by a transposed conv, then stride-2 transposed convs that double the
+size and halve the width, BatchNorm + ReLU everywhere but the Tanh output.
+D: the mirror image with stride-2 convs and LeakyReLU(0.2), BatchNorm everywhere but the
+first layer, and a final 4×4 conv to one logit. No pooling, no fully connected hidden layers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ganforge.models.init import dcgan_init
+
+# Widths double per halving of resolution, up to 8× ngf/ndf as in the paper's 64×64 net;
+# capped there so that 128 and 256 px nets stay trainable in memory.
+MAX_WIDTH_MULT = 8
+
+
+def _levels(image_size: int) -> int:
+    """Number of stride-2 stages between 4×4 and `image_size`."""
+    log2 = math.log2(image_size)
+    if image_size < 16 or image_size > 256 or not log2.is_integer():
+        raise ValueError(
+            f"DCGAN needs a power-of-two image size from 16 to 256, got {image_size}: "
+            "set prepare.image_size to 16, 32, 64, 128 or 256"
+        )
+    return int(log2) - 2
+
+
+def _widths(base: int, levels: int) -> list[int]:
+    """Channel widths from the 4×4 stage outward: [base*8, base*4, ..., base] (capped)."""
+    return [base * min(2 ** (levels - 1 - i), MAX_WIDTH_MULT) for i in range(levels)]
+
+
+class DCGANGenerator(nn.Module):
+    """z [B, nz] (+ labels [B]) -> images [B, C, H, W] in [-1, 1]."""
+
+    def __init__(
+        self,
+        nz: int = 100,
+        channels: int = 3,
+        image_size: int = 64,
+        ngf: int = 64,
+        num_classes: int = 0,
+    ) -> None:
+        super().__init__()
+        levels = _levels(image_size)
+        widths = _widths(ngf, levels)
+        self.nz, self.num_classes = nz, num_classes
+        # cGAN (Mirza & Osindero 2014): the label enters G as a learned embedding next to z.
+        self.embed = nn.Embedding(num_classes, nz) if num_classes else None
+        in_dim = nz * 2 if num_classes else nz
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(in_dim, widths[0], 4, 1, 0, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(True),
+        ]
+        for w_in, w_out in zip(widths, widths[1:], strict=False):
+            layers += [
+                nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(w_out),
+                nn.ReLU(True),
+            ]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.apply(dcgan_init)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            if labels is None:
+                raise ValueError("this generator is conditional: pass labels")
+            z = torch.cat([z, self.embed(labels)], dim=1)
+        return self.net(z[:, :, None, None])
+
+
+class DCGANDiscriminator(nn.Module):
+    """images [B, C, H, W] (+ labels [B]) -> logits [B]."""
+
+    def __init__(
+        self,
+        channels: int = 3,
+        image_size: int = 64,
+        ndf: int = 64,
+        num_classes: int = 0,
+    ) -> None:
+        super().__init__()
+        levels = _levels(image_size)
+        widths = _widths(ndf, levels)[::-1]  # [ndf, 2ndf, ..., 8ndf]
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, True),
+        ]
+        for w_in, w_out in zip(widths, widths[1:], strict=False):
+            layers += [
+                nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(w_out),
+                nn.LeakyReLU(0.2, True),
+            ]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False)
+        # Projection discriminator (Miyato & Koyama 2018): logit += <embed(y), pooled features>.
+        self.embed = nn.Embedding(num_classes, widths[-1]) if num_classes else None
+        self.apply(dcgan_init)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.features(x)
+        logits = self.head(h).flatten()
+        if self.embed is not None:
+            if labels is None:
+                raise ValueError("this discriminator is conditional: pass labels")
+            logits = logits + (self.embed(labels) * h.sum(dim=(2, 3))).sum(dim=1)
+        return logits
