@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One entry point for newcomers and CI:
+#   ./run.sh pipeline   create .venv if needed, install ganforge, run `dvc repro`
+#   ./run.sh test       same bootstrap, then the whole test suite
+# Extra arguments go to dvc repro / pytest (e.g. ./run.sh test -m "not slow").
+set -euo pipefail
+cd "$(dirname "$0")"
+
+venv=.venv
+python=${PYTHON:-}
+if [ -z "$python" ]; then
+  for candidate in python3.11 python3 python; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+      "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      python=$candidate
+      break
+    fi
+  done
+fi
+if [ ! -x "$venv/bin/python" ]; then
+  [ -n "$python" ] || { echo "ganforge needs Python >= 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
+  echo ">> creating $venv with $python"
+  "$python" -m venv "$venv"
+fi
+
+# Reinstall only when the project's requirements changed.
+stamp="$venv/.ganforge-installed"
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo ">> installing ganforge and its requirements into $venv"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+  "$venv/bin/python" -m pip install --quiet -e ".[dev]"
+  echo "$want" >"$stamp"
+fi
+export PATH="$PWD/$venv/bin:$PATH"
+
+task=${1:-}
+shift || true
+case "$task" in
+  pipeline) exec dvc repro "$@" ;;
+  test) exec python -m pytest "$@" ;;
+  *) echo "usage: ./run.sh pipeline|test [args...]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,136 @@
+"""End to end: `dvc repro` on a tiny config in a temporary copy of the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "prepare": {"image_size": 16},
+    "classifier": {"epochs": 2, "width": 8, "feature_dim": 16},
+    "train": {"ngf": 8, "ndf": 8, "batch_size": 32, "epochs": 1, "max_steps": 6,
+              "checkpoint_every": 3, "log_every": 2, "num_sample_images": 16},
+    "evaluate": {"num_samples": 120, "batch_size": 60, "kid_subset_size": 50, "kid_subsets": 5,
+                 "is_splits": 2},
+    "export": {"parity_batches": [1, 3], "latency_repeats": 2},
+}
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(base.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A git + DVC copy of the project with a tiny params.yaml, after one `dvc repro`."""
+    work = tmp_path_factory.mktemp("e2e") / "repo"
+    work.mkdir()
+    for name in ("dvc.yaml", "pipeline", "src", ".dvcignore"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, work / name)
+    (work / ".dvc").mkdir()
+    shutil.copy2(ROOT / ".dvc" / "config", work / ".dvc" / "config")
+    shutil.copy2(ROOT / ".dvc" / ".gitignore", work / ".dvc" / ".gitignore")
+    params = _merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (work / ".gitignore").write_text("mlflow.db\n__pycache__/\n")
+
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{work.parent / 'mlflow.db'}"
+    env.pop("DVC_EXP_NAME", None)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    _run(["git", "init", "-q"], work, env)
+    _run([*git, "add", "-A"], work, env)
+    _run([*git, "commit", "-qm", "tiny"], work, env)
+    _run([sys.executable, "-m", "dvc", "repro"], work, env)
+    return work, env
+
+
+@pytest.mark.slow
+def test_repro_writes_every_out(repo: tuple[Path, dict[str, str]]) -> None:
+    work, _ = repo
+    stages = yaml.safe_load((work / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        for entry in stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", []):
+            path = next(iter(entry)) if isinstance(entry, dict) else entry
+            assert (work / path).exists(), f"stage {name} did not write {path}"
+    assert (work / "data/prepared/meta.json").is_file()
+    assert any((work / "plots/samples").glob("*.png"))
+
+
+@pytest.mark.slow
+def test_metrics_hold_the_figures(repo: tuple[Path, dict[str, str]]) -> None:
+    work, _ = repo
+    train = json.loads((work / "metrics/train.json").read_text())
+    evaluate = json.loads((work / "metrics/eval.json").read_text())
+    export = json.loads((work / "metrics/export.json").read_text())
+    classifier = json.loads((work / "metrics/classifier.json").read_text())
+    assert train["steps"] == TINY["train"]["max_steps"]
+    assert 0.0 < classifier["test_accuracy"] <= 1.0
+    for key in ("fid", "fid_floor", "kid_mean", "is_mean"):
+        assert isinstance(evaluate[key], float), key
+    assert evaluate["num_samples"] == TINY["evaluate"]["num_samples"]
+    assert export["max_abs_diff"] <= 1e-4
+
+
+@pytest.mark.slow
+def test_one_mlflow_run_holds_params_and_all_stage_metrics(
+    repo: tuple[Path, dict[str, str]],
+) -> None:
+    work, _ = repo
+    run_id = json.loads((work / "models/mlflow_run.json").read_text())["run_id"]
+    db = sqlite3.connect(work.parent / "mlflow.db")
+    runs = [r[0] for r in db.execute("select run_uuid from runs")]
+    assert runs == [run_id]
+    params = dict(db.execute("select key, value from params where run_uuid=?", (run_id,)))
+    metrics = {r[0] for r in db.execute("select key from metrics where run_uuid=?", (run_id,))}
+    assert params["train.lr_g"] == "0.0002"
+    assert params["train.max_steps"] == "6"
+    assert {"loss_d", "loss_g", "d_real", "d_fake", "fid", "kid_mean", "is_mean"} <= metrics
+    assert any("max_abs_diff" in m for m in metrics)
+
+
+@pytest.mark.slow
+def test_second_repro_changes_nothing_and_dvc_reads_metrics(
+    repo: tuple[Path, dict[str, str]],
+) -> None:
+    work, env = repo
+    status = _run([sys.executable, "-m", "dvc", "status"], work, env)
+    assert "up to date" in status.stdout, status.stdout
+    again = _run([sys.executable, "-m", "dvc", "repro"], work, env)
+    assert "Running stage" not in again.stdout
+    shown = _run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], work, env)
+    assert "fid" in shown.stdout
+
+
+@pytest.mark.slow
+def test_exp_run_with_a_set_param(repo: tuple[Path, dict[str, str]]) -> None:
+    work, env = repo
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    _run([*git, "add", "-A"], work, env)
+    _run([*git, "commit", "-qm", "lock"], work, env)
+    _run([sys.executable, "-m", "dvc", "exp", "run", "-S", "train.max_steps=4"], work, env)
+    assert json.loads((work / "metrics/train.json").read_text())["steps"] == 4
