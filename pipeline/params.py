@@ -1,4 +1,4 @@
-"""params.yaml: loaded once, validated whole, with errors that name the key, the value and the fix."""
+"""params.yaml: loaded once, validated whole; errors name the key, the value and the fix."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ PARAMS_FILE = "params.yaml"
 
 
 class MlflowConfig(BaseModel):
-    """Where and under which names runs are tracked (the tracking URI comes from the environment)."""
+    """Where runs are tracked and under which names (tracking URI: from the environment)."""
 
     model_config = ConfigDict(extra="forbid")
 

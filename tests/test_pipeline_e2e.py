@@ -18,10 +18,23 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "prepare": {"image_size": 16},
     "classifier": {"epochs": 2, "width": 8, "feature_dim": 16},
-    "train": {"ngf": 8, "ndf": 8, "batch_size": 32, "epochs": 1, "max_steps": 6,
-              "checkpoint_every": 3, "log_every": 2, "num_sample_images": 16},
-    "evaluate": {"num_samples": 120, "batch_size": 60, "kid_subset_size": 50, "kid_subsets": 5,
-                 "is_splits": 2},
+    "train": {
+        "ngf": 8,
+        "ndf": 8,
+        "batch_size": 32,
+        "epochs": 1,
+        "max_steps": 6,
+        "checkpoint_every": 3,
+        "log_every": 2,
+        "num_sample_images": 16,
+    },
+    "evaluate": {
+        "num_samples": 120,
+        "batch_size": 60,
+        "kid_subset_size": 50,
+        "kid_subsets": 5,
+        "is_splits": 2,
+    },
     "export": {"parity_batches": [1, 3], "latency_repeats": 2},
 }
 

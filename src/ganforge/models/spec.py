@@ -1,4 +1,4 @@
-"""What a generator is, in data: enough to rebuild it from a checkpoint or describe its ONNX file."""
+"""What a generator is, in data: enough to rebuild it or to describe its ONNX file."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ class GeneratorSpec(BaseModel):
     ngf: int = Field(64, ge=1)
     ndf: int = Field(64, ge=1)
     class_names: tuple[str, ...] = ()
+    # MLP discriminator (Goodfellow et al. 2014): maxout pieces per unit (0: LeakyReLU units)
+    # and dropout on its hidden units. Ignored by dcgan.
+    maxout_pieces: int = Field(5, ge=0)
+    dropout: float = Field(0.5, ge=0.0, lt=1.0)
 
     @property
     def conditional(self) -> bool:
