@@ -1,0 +1,40 @@
+"""Fixtures shared by every test module: tiny prepared stores, built once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ganforge.config import PrepareConfig
+from ganforge.data import prepare_dataset
+
+
+def _prepare(factory: pytest.TempPathFactory, name: str, seed: int = 0, **options) -> Path:
+    out = factory.mktemp(name) / "prepared"
+    prepare_dataset(PrepareConfig(**options), seed=seed, out_dir=out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def prepared_digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """scikit-learn digits at 32x32, 1 channel (1257 train / 180 val / 360 test); the store dir."""
+    return _prepare(tmp_path_factory, "digits32", dataset="digits", image_size=32, channels=1)
+
+
+@pytest.fixture(scope="session")
+def prepared_digits_16(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """scikit-learn digits at 16x16, 1 channel: for the fastest model tests."""
+    return _prepare(tmp_path_factory, "digits16", dataset="digits", image_size=16, channels=1)
+
+
+@pytest.fixture(scope="session")
+def prepared_digits_rgb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """scikit-learn digits at 16x16 with 3 (repeated) channels: for RGB code paths."""
+    return _prepare(tmp_path_factory, "digits_rgb", dataset="digits", image_size=16, channels=3)
+
+
+@pytest.fixture(scope="session")
+def prepared_ring(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 2-D ring of 8 Gaussians, 2000 points (1400 train / 200 val / 400 test)."""
+    return _prepare(tmp_path_factory, "ring", dataset="ring_2d", num_points=2000)
