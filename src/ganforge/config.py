@@ -116,7 +116,14 @@ class EvaluateConfig(Options):
 
 
 class ExportConfig(Options):
-    """How the generator is exported to ONNX and checked."""
+    """How the generator is exported to ONNX and checked.
+
+    `opset` 18 and up use torch's dynamo exporter, lower ones its TorchScript exporter.
+    `parity_batches` are the batch sizes at which onnxruntime is compared with PyTorch; the
+    fp32 file must agree within `atol`, the optional fp16 file (`fp16: true`, written to
+    models/generator_fp16.onnx for GPUs) within `fp16_atol`. `latency_repeats` timed calls per
+    batch size (1 and 64) for the ORT vs eager latency in metrics/export.json.
+    """
 
     opset: int = Field(18, ge=13, le=23)
     use_ema: bool = True
@@ -124,3 +131,11 @@ class ExportConfig(Options):
     parity_batches: list[int] = Field(default_factory=lambda: [1, 7, 64], min_length=1)
     atol: float = Field(1e-4, gt=0.0)
     latency_repeats: int = Field(20, ge=1)
+    fp16_atol: float = Field(1e-2, gt=0.0)
+
+    @model_validator(mode="after")
+    def _batches_are_positive(self) -> ExportConfig:
+        bad = [b for b in self.parity_batches if b < 1]
+        if bad:
+            raise ValueError(f"parity_batches {self.parity_batches}: batch sizes must be >= 1")
+        return self

@@ -1,0 +1,136 @@
+"""export stage: models/generator.pt -> models/generator.onnx, checked against PyTorch.
+
+Writes metrics/export.json (parity per batch size, ORT vs eager latency, providers) and logs
+the metrics and the ONNX model (registered under `mlflow.registered_model`) to the
+generator's MLflow run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganforge.export import (
+    ParityError,
+    build_metadata,
+    check_parity,
+    example_inputs,
+    export_generator,
+    measure_latency,
+)
+from ganforge.inference import ModelMetadata, best_providers
+from ganforge.io import atomic_path, write_json
+from ganforge.models import load_generator
+from pipeline.common import (
+    GENERATOR_PATH,
+    METRICS_DIR,
+    ONNX_PATH,
+    StageError,
+    log_params,
+    mlflow_run,
+    require_upstream,
+    setup_logging,
+)
+from pipeline.params import Params, flatten, load_params
+
+FP16_PATH = Path("models/generator_fp16.onnx")
+MODEL_ARTIFACT = "generator_onnx"
+
+
+def _export_checked(G, spec, meta, path: Path, cfg, fp16: bool) -> dict[str, Any]:
+    """Export to `path`, replacing it only when parity holds; returns the parity report."""
+    atol = cfg.fp16_atol if fp16 else cfg.atol
+    with atomic_path(path) as tmp:
+        export_generator(G, spec, tmp, opset=cfg.opset, metadata=meta, fp16=fp16)
+        report = check_parity(G, spec, tmp, cfg.parity_batches, atol=atol)
+        try:
+            report.raise_if_failed(str(path))
+        except ParityError as err:
+            raise StageError(f"export: {err}") from None
+    return report.as_dict()
+
+
+def log_onnx_model(path: Path, meta: ModelMetadata, spec, providers: list[str], params: Params):
+    """`mlflow.onnx.log_model` with a signature, an input example and explicit providers."""
+    import mlflow
+    import onnx
+    import onnxruntime
+    from mlflow.models import infer_signature
+
+    z, labels = example_inputs(spec, batch=2)
+    example = {"z": z.numpy()}
+    if labels is not None:
+        example["label"] = labels.numpy()
+    output = np.zeros((2, *spec.sample_shape), np.float32)
+    return mlflow.onnx.log_model(
+        onnx.load(str(path)),
+        name=MODEL_ARTIFACT,
+        signature=infer_signature(example, {meta.output_name: output}),
+        input_example=example,
+        save_as_external_data=False,
+        onnx_execution_providers=providers,
+        # onnxruntime-gpu serves on CPU too; the plain `onnxruntime` wheel would clash with it.
+        pip_requirements=[
+            f"onnx=={onnx.__version__}",
+            f"onnxruntime-gpu=={onnxruntime.__version__}",
+        ],
+        registered_model_name=params.mlflow.registered_model,
+        metadata=meta.to_props(),
+    )
+
+
+def main() -> None:
+    log = setup_logging()
+    params = load_params()
+    cfg = params.export
+    require_upstream(GENERATOR_PATH)
+    G, spec, extra = load_generator(GENERATOR_PATH, use_ema=cfg.use_ema)
+    with mlflow_run("export", params.mlflow.experiment) as run:
+        import mlflow
+
+        log_params(
+            flatten({"export": cfg.model_dump()})
+            | {"mlflow.registered_model": params.mlflow.registered_model}
+        )
+        meta = build_metadata(spec, {**extra, "run_id": run.info.run_id})
+        log.info(
+            "exporting %s generator (%s weights), opset %d", spec.arch, meta.weights, cfg.opset
+        )
+        parity = _export_checked(G, spec, meta, ONNX_PATH, cfg, fp16=False)
+        log.info("parity: max |ORT - torch| = %.3g (atol %g)", parity["worst"], cfg.atol)
+        metrics: dict[str, Any] = {
+            "opset": cfg.opset,
+            "weights": meta.weights,
+            "size_bytes": ONNX_PATH.stat().st_size,
+            "parity": parity,
+        }
+        if cfg.fp16:
+            metrics["fp16"] = _export_checked(G, spec, meta, FP16_PATH, cfg, fp16=True)
+            mlflow.log_artifact(str(FP16_PATH), artifact_path="onnx_fp16")
+        latency = measure_latency(G, spec, ONNX_PATH, (1, 64), repeats=cfg.latency_repeats)
+        providers = best_providers()
+        metrics["latency"] = latency
+        metrics["providers"] = {"parity": parity["provider"], "serving": providers}
+        for batch in ("batch_1", "batch_64"):
+            log.info(
+                "latency %s: onnxruntime %.2f ms, torch eager %.2f ms (%.1f×)",
+                batch,
+                latency[batch]["ort_ms"],
+                latency[batch]["torch_ms"],
+                latency[batch]["speedup"],
+            )
+        write_json(METRICS_DIR / "export.json", metrics)
+        flat = {
+            f"export.{k}": v
+            for k, v in flatten(metrics).items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+        mlflow.log_metrics(flat)
+        info = log_onnx_model(ONNX_PATH, meta, spec, providers, params)
+        log.info("logged ONNX model %s (providers %s)", info.model_uri, ", ".join(providers))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""`ganforge`: use an exported generator (generate, interpolate, info) from the shell.
+
+Only `ganforge.inference` is imported at the top: the commands that serve an ONNX model start
+fast and never load torch.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ganforge.inference import (
+    Generator,
+    GeneratorInputError,
+    ModelFileError,
+    ProviderError,
+    save_grid,
+)
+
+app = typer.Typer(
+    name="ganforge",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Sample, interpolate and inspect ganforge generators exported to ONNX.",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+DEFAULT_MODEL = Path("models/generator.onnx")
+
+
+class ProviderChoice(StrEnum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class MethodChoice(StrEnum):
+    linear = "linear"
+    slerp = "slerp"
+
+
+ModelOpt = Annotated[
+    Path, typer.Option("--model", "-m", help="Exported generator (.onnx) to load.")
+]
+ProviderOpt = Annotated[
+    ProviderChoice,
+    typer.Option(help="onnxruntime provider: auto (CUDA only where it works), cpu or cuda."),
+]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the latent vectors (same seed, same output).")]
+LabelOpt = Annotated[
+    int | None,
+    typer.Option(help="Class to generate (conditional models only; default: cycle classes)."),
+]
+
+
+def _fail(message: str) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=1)
+
+
+def _load(model: Path, provider: ProviderChoice) -> Generator:
+    try:
+        return Generator.load(model, provider=provider.value)
+    except (ModelFileError, ProviderError) as err:
+        _fail(str(err))
+
+
+def _positive(value: int, option: str) -> None:
+    if value < 1:
+        _fail(f"{option} = {value}: must be a positive integer")
+
+
+def _write_samples(gen: Generator, samples: np.ndarray, out: Path, nrow: int | None) -> None:
+    if gen.metadata.is_image:
+        if out.suffix.lower() != ".png":
+            _fail(f"{out}: images are written as a PNG grid; give --out a .png name")
+        save_grid(samples, out, nrow=nrow)
+        return
+    # Toy point generators: the points themselves, one row each.
+    if out.suffix.lower() == ".npy":
+        np.save(out, samples)
+    elif out.suffix.lower() == ".csv":
+        header = ",".join(f"x{i}" for i in range(samples.shape[1]))
+        np.savetxt(out, samples, delimiter=",", header=header, comments="")
+    else:
+        _fail(f"{out}: this generator makes points, not images; give --out a .csv or .npy name")
+
+
+@app.command()
+def generate(
+    model: ModelOpt = DEFAULT_MODEL,
+    num: Annotated[int, typer.Option("--num", "-n", help="Number of samples.")] = 64,
+    seed: SeedOpt = 0,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output: .png grid (images), .csv/.npy (points).")
+    ] = Path("samples.png"),
+    label: LabelOpt = None,
+    nrow: Annotated[
+        int | None, typer.Option(help="Images per grid row (default: a square grid).")
+    ] = None,
+    provider: ProviderOpt = ProviderChoice.auto,
+) -> None:
+    """Draw NUM samples from the generator and write them to OUT."""
+    _positive(num, "--num")
+    if nrow is not None:
+        _positive(nrow, "--nrow")
+    gen = _load(model, provider)
+    try:
+        samples = gen.sample(num, seed=seed, labels=label)
+    except GeneratorInputError as err:
+        _fail(str(err))
+    _write_samples(gen, samples, out, nrow)
+    console.print(
+        f"wrote {num} samples to [bold]{out}[/] (seed {seed}, {gen.providers[0]})",
+        highlight=False,
+    )
+
+
+@app.command()
+def interpolate(
+    model: ModelOpt = DEFAULT_MODEL,
+    steps: Annotated[int, typer.Option(help="Images per row, both ends included (>= 2).")] = 8,
+    rows: Annotated[int, typer.Option(help="Number of walks, each between two random z.")] = 4,
+    method: Annotated[
+        MethodChoice, typer.Option(help="Path in latent space: linear or slerp (great circle).")
+    ] = MethodChoice.slerp,
+    seed: SeedOpt = 0,
+    label: LabelOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG grid to write.")] = Path(
+        "interp.png"
+    ),
+    provider: ProviderOpt = ProviderChoice.auto,
+) -> None:
+    """Walk between random latent points: ROWS rows of STEPS images in one PNG grid."""
+    _positive(rows, "--rows")
+    if steps < 2:
+        _fail(f"--steps = {steps}: an interpolation needs at least 2 steps")
+    gen = _load(model, provider)
+    if not gen.metadata.is_image:
+        _fail("this generator makes points, not images: interpolate draws image grids")
+    ends = gen.latents(2 * rows, seed=seed)
+    try:
+        walks = [
+            gen.interpolate(ends[2 * r], ends[2 * r + 1], steps, method.value, labels=label)
+            for r in range(rows)
+        ]
+    except GeneratorInputError as err:
+        _fail(str(err))
+    if out.suffix.lower() != ".png":
+        _fail(f"{out}: give --out a .png name")
+    save_grid(np.concatenate(walks), out, nrow=steps)
+    console.print(
+        f"wrote {rows}×{steps} {method.value} interpolation to [bold]{out}[/]", highlight=False
+    )
+
+
+@app.command()
+def info(
+    model: ModelOpt = DEFAULT_MODEL,
+    provider: ProviderOpt = ProviderChoice.cpu,
+) -> None:
+    """Show what the exported generator says about itself (its ONNX metadata)."""
+    gen = _load(model, provider)
+    meta = gen.metadata
+    table = Table(title=str(model), show_header=True, header_style="bold")
+    table.add_column("key")
+    table.add_column("value", overflow="fold")
+    rows = {
+        "arch": meta.arch,
+        "kind": "image" if meta.is_image else "points",
+        "nz": meta.nz,
+        "sample shape": list(meta.sample_shape),
+        "channels": meta.channels,
+        "image size": meta.image_size,
+        "value range": list(meta.value_range) if meta.value_range else "unbounded",
+        "classes": meta.num_classes or "unconditional",
+        "class names": ", ".join(meta.class_names) or "-",
+        "inputs": ", ".join(i.name for i in gen.session.get_inputs()),
+        "output": gen.session.get_outputs()[0].name,
+        "weights": meta.weights,
+        "mlflow run": meta.mlflow_run_id or "-",
+        "dataset hash": meta.dataset_hash or "-",
+        "ganforge version": meta.ganforge_version,
+        "providers": ", ".join(gen.providers),
+    }
+    rows.update(meta.extra)
+    for key, value in rows.items():
+        if value is not None:
+            table.add_row(key, str(value))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

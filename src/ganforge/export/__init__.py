@@ -1,0 +1,21 @@
+"""ONNX export of trained generators: the file, its metadata, and checks against PyTorch."""
+
+from __future__ import annotations
+
+from ganforge.export.export import ExportError, example_inputs, export_generator, save_onnx, to_onnx
+from ganforge.export.latency import measure_latency
+from ganforge.export.metadata import build_metadata
+from ganforge.export.parity import ParityError, ParityReport, check_parity
+
+__all__ = [
+    "ExportError",
+    "ParityError",
+    "ParityReport",
+    "build_metadata",
+    "check_parity",
+    "example_inputs",
+    "export_generator",
+    "measure_latency",
+    "save_onnx",
+    "to_onnx",
+]

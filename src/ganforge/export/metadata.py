@@ -1,0 +1,33 @@
+"""The ONNX file's `metadata_props`, built from a generator's spec and provenance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ganforge
+from ganforge.inference.metadata import ModelMetadata
+from ganforge.models.spec import GeneratorSpec
+
+
+def build_metadata(spec: GeneratorSpec, extra: dict[str, Any] | None = None) -> ModelMetadata:
+    """Metadata for `spec`; `extra` is the checkpoint's provenance (see `load_generator`).
+
+    Reads `run_id`, `dataset_hash`, `weights` and `class_names` from `extra`; the spec's own
+    class names win when it has them.
+    """
+    extra = extra or {}
+    names = tuple(spec.class_names) or tuple(str(n) for n in extra.get("class_names") or ())
+    if spec.conditional and len(names) != spec.num_classes:
+        names = tuple(str(i) for i in range(spec.num_classes))
+    return ModelMetadata(
+        nz=spec.nz,
+        sample_shape=tuple(spec.sample_shape),
+        num_classes=spec.num_classes,
+        class_names=names,
+        value_range=(-1.0, 1.0) if spec.is_image else None,
+        arch=spec.arch,
+        weights=str(extra.get("weights", "unknown")),
+        ganforge_version=ganforge.__version__,
+        mlflow_run_id=extra.get("run_id") or None,
+        dataset_hash=extra.get("dataset_hash") or None,
+    )

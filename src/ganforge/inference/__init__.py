@@ -1,0 +1,38 @@
+"""Run exported generators with onnxruntime: no torch needed, here or in what it imports.
+
+from ganforge.inference import Generator, save_grid
+gen = Generator.load("models/generator.onnx")          # provider="auto": CUDA if it works
+save_grid(gen.sample(64, seed=0), "samples.png")
+"""
+
+from __future__ import annotations
+
+from ganforge.inference.generator import Generator, GeneratorInputError, to_uint8
+from ganforge.inference.grid import make_grid, save_grid
+from ganforge.inference.latent import interpolate_latents, latent_arithmetic, lerp, slerp
+from ganforge.inference.metadata import ModelMetadata
+from ganforge.inference.session import (
+    PROVIDERS,
+    ModelFileError,
+    ProviderError,
+    best_providers,
+    create_session,
+)
+
+__all__ = [
+    "PROVIDERS",
+    "Generator",
+    "GeneratorInputError",
+    "ModelFileError",
+    "ModelMetadata",
+    "ProviderError",
+    "best_providers",
+    "create_session",
+    "interpolate_latents",
+    "latent_arithmetic",
+    "lerp",
+    "make_grid",
+    "save_grid",
+    "slerp",
+    "to_uint8",
+]
