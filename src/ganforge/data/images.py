@@ -1,6 +1,6 @@
 """Pixels in, uint8 [C, H, W] out: channel conversion, antialiased resize and centre crop.
 
-Two paths with the same geometry (shorter side resized to `size`, then the centre square):
+Two paths with the same geometry (the centre square, resized to `size`):
 batched tensors for the in-memory sources (digits, MNIST, CIFAR-10) and PIL for files (image
 folders, CelebA), decoded in parallel threads (Pillow releases the GIL while it decodes and
 resizes).
@@ -46,18 +46,17 @@ def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
 
 
 def resize_crop(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 [N, C, h, w] -> uint8 [N, C, size, size]: antialiased bicubic resize of the
-    shorter side to `size`, then the centre crop."""
+    """uint8 [N, C, h, w] -> uint8 [N, C, size, size]: the centre square, resized to `size`
+    with an antialiased bicubic filter (as Resize + CenterCrop, the square cut first)."""
     h, w = images.shape[-2:]
-    if (h, w) == (size, size):
-        return images
-    scale = size / min(h, w)
-    new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    images = images[..., top : top + side, left : left + side]
+    if side == size:
+        return images.contiguous()
     x = F.interpolate(
-        images.float(), size=(new_h, new_w), mode="bicubic", antialias=True, align_corners=False
+        images.float(), size=(size, size), mode="bicubic", antialias=True, align_corners=False
     )
-    top, left = (new_h - size) // 2, (new_w - size) // 2
-    x = x[..., top : top + size, left : left + size]
     return x.round_().clamp_(0, 255).to(torch.uint8).contiguous()
 
 
@@ -93,8 +92,10 @@ def load_image(path: str | os.PathLike[str], size: int, channels: int) -> np.nda
         if w < 1 or h < 1:
             raise ValueError("empty image")
         side = min(w, h)
-        box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
-        img = img.resize((size, size), Image.Resampling.BICUBIC, box=box)
+        left, top = (w - side) // 2, (h - side) // 2
+        # crop first: a resize `box` would let the filter reach the pixels outside the square
+        img = img.crop((left, top, left + side, top + side))
+        img = img.resize((size, size), Image.Resampling.BICUBIC)
         arr = np.asarray(img, dtype=np.uint8)
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
 
