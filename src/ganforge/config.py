@@ -76,8 +76,12 @@ class TrainConfig(Options):
     model: Literal["dcgan", "mlp"] = "dcgan"
     conditional: bool = False
     nz: int = Field(100, ge=1)
+    # dcgan: base widths of G / D; mlp: widths of the two hidden layers of G / D.
     ngf: int = Field(64, ge=1)
     ndf: int = Field(64, ge=1)
+    # mlp D (Goodfellow et al. 2014): maxout pieces per unit (0: LeakyReLU), hidden dropout.
+    maxout_pieces: int = Field(5, ge=0)
+    dropout: float = Field(0.5, ge=0.0, lt=1.0)
     loss: Literal["non_saturating", "minimax", "hinge"] = "non_saturating"
     d_steps: int = Field(1, ge=1)
     optimizer: Literal["adam", "sgd"] = "adam"
@@ -100,6 +104,19 @@ class TrainConfig(Options):
     log_every: int = Field(10, ge=1)
     num_sample_images: int = Field(64, ge=1, le=1024)
 
+    @model_validator(mode="after")
+    def _smoothing_needs_cross_entropy(self) -> TrainConfig:
+        if self.loss == "hinge" and self.label_smoothing > 0:
+            raise ValueError(
+                f"label_smoothing = {self.label_smoothing:g} has no meaning for the hinge loss: "
+                "set it to 0 or use loss: non_saturating / minimax"
+            )
+        if self.model == "mlp" and self.maxout_pieces == 1:
+            raise ValueError(
+                "maxout_pieces = 1 makes linear units: use 2 or more, or 0 (LeakyReLU)"
+            )
+        return self
+
 
 class EvaluateConfig(Options):
     """How the trained generator is scored."""
@@ -111,6 +128,8 @@ class EvaluateConfig(Options):
     kid_subset_size: int = Field(1000, ge=2)
     kid_subsets: int = Field(50, ge=1)
     is_splits: int = Field(10, ge=1)
+    pr_k: int = Field(3, ge=1)  # k of the k-NN manifolds (Kynkäänniemi et al. 2019)
+    coverage_min_share: float = Field(0.1, gt=0.0, le=1.0)  # of a class's expected share
     use_ema: bool = True
     device: Device = "auto"
 
@@ -130,8 +149,8 @@ class ExportConfig(Options):
     fp16: bool = False
     parity_batches: list[int] = Field(default_factory=lambda: [1, 7, 64], min_length=1)
     atol: float = Field(1e-4, gt=0.0)
-    latency_repeats: int = Field(20, ge=1)
     fp16_atol: float = Field(1e-2, gt=0.0)
+    latency_repeats: int = Field(20, ge=1)
 
     @model_validator(mode="after")
     def _batches_are_positive(self) -> ExportConfig:

@@ -21,6 +21,7 @@ def build_generator(spec: GeneratorSpec) -> nn.Module:
         return DCGANGenerator(spec.nz, channels, size, spec.ngf, spec.num_classes)
     from ganforge.models.mlp import MLPGenerator
 
+    # For mlp, ngf / ndf are the widths of the two hidden layers of G / D.
     return MLPGenerator(spec.nz, spec.sample_shape, spec.ngf, spec.num_classes)
 
 
@@ -29,8 +30,19 @@ def build_discriminator(spec: GeneratorSpec) -> nn.Module:
     if spec.arch == "dcgan":
         from ganforge.models.dcgan import DCGANDiscriminator
 
+        if not spec.is_image:
+            raise ValueError(
+                f"dcgan discriminates images but the data are points of shape "
+                f"{spec.sample_shape}: set train.model: mlp for toy data sets"
+            )
         channels, size, _ = spec.sample_shape
         return DCGANDiscriminator(channels, size, spec.ndf, spec.num_classes)
     from ganforge.models.mlp import MLPDiscriminator
 
-    return MLPDiscriminator(spec.sample_shape, spec.ndf, spec.num_classes)
+    return MLPDiscriminator(
+        spec.sample_shape,
+        spec.ndf,
+        spec.num_classes,
+        maxout_pieces=spec.maxout_pieces,
+        dropout=spec.dropout,
+    )

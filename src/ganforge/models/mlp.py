@@ -1,0 +1,118 @@
+"""Fully connected GAN of Goodfellow et al. 2014 (the `adversarial` repository's MNIST model).
+
+G: z -> ReLU hidden layers -> Tanh for images in [-1, 1] (the paper used a sigmoid on [0, 1];
+our store is scaled to [-1, 1]) or a linear output for toy points, which live on all of R^D.
+D: maxout hidden layers (Goodfellow et al. 2013) with dropout, then one logit.
+The paper's MNIST net: G 100 -> 1200 -> 1200 -> 784, D 784 -> 240x5 -> 240x5 -> 1 with
+dropout 0.5 on the hidden units (0.2 on the input): `hidden=(1200, 1200)` and
+`hidden=(240, 240), maxout_pieces=5, dropout=0.5, input_dropout=0.2` reproduce it.
+Conditional variants (Mirza & Osindero 2014): G reads a learned label embedding next to z;
+D adds a projection term <embed(y), h> to its logit (Miyato & Koyama 2018).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def _widths(hidden: int | Sequence[int]) -> list[int]:
+    widths = [hidden, hidden] if isinstance(hidden, int) else list(hidden)
+    if not widths or min(widths) < 1:
+        raise ValueError(f"hidden widths must be positive, got {hidden!r}")
+    return widths
+
+
+class Maxout(nn.Module):
+    """A maxout layer: `pieces` affine maps per unit, the unit's output is their maximum."""
+
+    def __init__(self, in_features: int, out_features: int, pieces: int) -> None:
+        super().__init__()
+        self.out_features, self.pieces = out_features, pieces
+        self.linear = nn.Linear(in_features, out_features * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.linear(x).view(x.shape[0], self.out_features, self.pieces)
+        return h.amax(dim=2)
+
+
+class MLPGenerator(nn.Module):
+    """z [B, nz] (+ labels [B]) -> samples [B, *sample_shape]."""
+
+    def __init__(
+        self,
+        nz: int = 100,
+        sample_shape: Sequence[int] = (1, 28, 28),
+        hidden: int | Sequence[int] = (1200, 1200),
+        num_classes: int = 0,
+    ) -> None:
+        super().__init__()
+        self.nz, self.num_classes = nz, num_classes
+        self.sample_shape = tuple(int(s) for s in sample_shape)
+        self.embed = nn.Embedding(num_classes, nz) if num_classes else None
+        width = nz * 2 if num_classes else nz
+        layers: list[nn.Module] = []
+        for w in _widths(hidden):
+            layers += [nn.Linear(width, w), nn.ReLU(True)]
+            width = w
+        layers.append(nn.Linear(width, math.prod(self.sample_shape)))
+        if len(self.sample_shape) == 3:  # images: the store's [-1, 1] range
+            layers.append(nn.Tanh())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            if labels is None:
+                raise ValueError("this generator is conditional: pass labels")
+            z = torch.cat([z, self.embed(labels)], dim=1)
+        return self.net(z).view(z.shape[0], *self.sample_shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """samples [B, *sample_shape] (+ labels [B]) -> logits [B].
+
+    `maxout_pieces` >= 2 gives maxout units as in the paper; 0 gives LeakyReLU(0.2) units
+    instead (1 piece would be a linear unit, and is refused).
+    """
+
+    def __init__(
+        self,
+        sample_shape: Sequence[int] = (1, 28, 28),
+        hidden: int | Sequence[int] = (240, 240),
+        num_classes: int = 0,
+        maxout_pieces: int = 5,
+        dropout: float = 0.5,
+        input_dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if maxout_pieces == 1 or maxout_pieces < 0:
+            raise ValueError(
+                f"maxout_pieces={maxout_pieces}: use 2 or more for maxout units, 0 for LeakyReLU"
+            )
+        width = math.prod(int(s) for s in sample_shape)
+        layers: list[nn.Module] = [nn.Flatten()]
+        if input_dropout > 0:
+            layers.append(nn.Dropout(input_dropout))
+        for w in _widths(hidden):
+            if maxout_pieces:
+                layers.append(Maxout(width, w, maxout_pieces))
+            else:
+                layers += [nn.Linear(width, w), nn.LeakyReLU(0.2, True)]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = w
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(width, 1)
+        self.embed = nn.Embedding(num_classes, width) if num_classes else None
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.features(x)
+        logits = self.head(h).flatten()
+        if self.embed is not None:
+            if labels is None:
+                raise ValueError("this discriminator is conditional: pass labels")
+            logits = logits + (self.embed(labels) * h).sum(dim=1)
+        return logits

@@ -1,0 +1,45 @@
+"""The GAN training loop (Algorithm 1 of Goodfellow et al. 2014) and what surrounds it."""
+
+from __future__ import annotations
+
+from ganforge.training.callbacks import (
+    HISTORY_COLUMNS,
+    Callback,
+    HealthMonitor,
+    HistoryCSV,
+    SampleGrid,
+    write_history_csv,
+)
+from ganforge.training.distributed import (
+    DistContext,
+    cleanup_distributed,
+    current_context,
+    init_distributed,
+)
+from ganforge.training.state import LAST_CHECKPOINT
+from ganforge.training.trainer import (
+    GANTrainer,
+    NonFiniteLossError,
+    TrainResult,
+    fit,
+    make_spec,
+)
+
+__all__ = [
+    "HISTORY_COLUMNS",
+    "LAST_CHECKPOINT",
+    "Callback",
+    "DistContext",
+    "GANTrainer",
+    "HealthMonitor",
+    "HistoryCSV",
+    "NonFiniteLossError",
+    "SampleGrid",
+    "TrainResult",
+    "cleanup_distributed",
+    "current_context",
+    "fit",
+    "init_distributed",
+    "make_spec",
+    "write_history_csv",
+]

@@ -1,0 +1,140 @@
+"""Hooks the loop calls on rank 0: logging, progress, sample grids and health warnings.
+
+The loop knows nothing about MLflow or terminals; whoever runs it passes callbacks.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ganforge.io import atomic_path
+
+if TYPE_CHECKING:
+    from ganforge.training.trainer import GANTrainer, TrainResult
+
+log = logging.getLogger(__name__)
+
+HISTORY_COLUMNS = (
+    "step",
+    "loss_d",
+    "loss_g",
+    "d_real",
+    "d_fake",
+    "grad_norm_g",
+    "grad_norm_d",
+    "images_per_s",
+)
+
+
+class Callback:
+    """Override what you need; every hook is a no-op by default."""
+
+    def on_fit_start(self, trainer: GANTrainer) -> None: ...
+
+    def on_step_end(self, trainer: GANTrainer) -> None: ...
+
+    def on_log(self, trainer: GANTrainer, row: dict[str, float]) -> None: ...
+
+    def on_epoch_end(self, trainer: GANTrainer, epoch: int) -> None: ...
+
+    def on_checkpoint(self, trainer: GANTrainer, path: Path) -> None: ...
+
+    def on_fit_end(self, trainer: GANTrainer, result: TrainResult) -> None: ...
+
+
+def write_history_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
+    """The log rows as CSV with the `HISTORY_COLUMNS`, atomically."""
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _fmt(row.get(k)) for k in HISTORY_COLUMNS})
+
+
+def _fmt(value: Any) -> Any:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value
+
+
+class HistoryCSV(Callback):
+    """Rewrites `path` with the whole history (restored rows included) at each log step."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def on_log(self, trainer: GANTrainer, row: dict[str, float]) -> None:
+        write_history_csv(self.path, trainer.history)
+
+    def on_fit_end(self, trainer: GANTrainer, result: TrainResult) -> None:
+        write_history_csv(self.path, trainer.history)
+
+
+class SampleGrid(Callback):
+    """A grid of G's samples for the fixed z, one PNG per epoch: `<dir>/epoch_XXXX.png`."""
+
+    def __init__(self, directory: str | Path, nrow: int | None = None) -> None:
+        self.directory = Path(directory)
+        self.nrow = nrow
+        self.paths: list[Path] = []
+
+    def on_epoch_end(self, trainer: GANTrainer, epoch: int) -> None:
+        from torchvision.utils import save_image
+
+        samples = trainer.fixed_samples()
+        if samples.dim() != 4:  # toy points: no image to draw
+            return
+        nrow = self.nrow or max(1, int(math.sqrt(samples.shape[0])))
+        path = self.directory / f"epoch_{epoch:04d}.png"
+        with atomic_path(path) as tmp:
+            save_image(samples, tmp, nrow=nrow, normalize=True, value_range=(-1, 1), format="png")
+        self.paths.append(path)
+
+
+class HealthMonitor(Callback):
+    """Warns when D wins (D(G(z)) -> 0, G's gradient fading) or when G collapses.
+
+    Collapse is suspected when the spread of a batch of fakes (mean pairwise distance) falls
+    below `collapse_ratio` times that of a real batch. Each warning fires once per episode:
+    after `patience` consecutive log steps in the bad state, and again only after recovery.
+    """
+
+    def __init__(
+        self,
+        d_fake_floor: float = 0.02,
+        vanishing_grad: float = 1e-3,
+        collapse_ratio: float = 0.1,
+        patience: int = 3,
+    ) -> None:
+        self.d_fake_floor, self.vanishing_grad = d_fake_floor, vanishing_grad
+        self.collapse_ratio, self.patience = collapse_ratio, patience
+        self._d_wins = self._collapse = 0
+        self.warnings: list[str] = []
+
+    def on_log(self, trainer: GANTrainer, row: dict[str, float]) -> None:
+        self._d_wins = self._d_wins + 1 if row["d_fake"] < self.d_fake_floor else 0
+        if self._d_wins == self.patience:
+            fading = row["grad_norm_g"] < self.vanishing_grad
+            self._warn(
+                f"step {row['step']}: D wins: D(G(z)) = {row['d_fake']:.3g} for "
+                f"{self.patience} log steps, G grad norm {row['grad_norm_g']:.3g}"
+                + (" (vanishing: G has stopped learning)" if fading else "")
+                + "; try loss: non_saturating, a lower lr_d, label_smoothing or instance_noise"
+            )
+        diversity = row.get("diversity", math.nan)
+        collapsed = math.isfinite(diversity) and diversity < self.collapse_ratio
+        self._collapse = self._collapse + 1 if collapsed else 0
+        if self._collapse == self.patience:
+            self._warn(
+                f"step {row['step']}: mode collapse suspected: fakes spread {diversity:.3g}x "
+                "as much as real data within a batch"
+            )
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        log.warning(message)

@@ -1,0 +1,544 @@
+"""The training loop: Algorithm 1 of Goodfellow et al. 2014.
+
+    for each training iteration:
+        for k steps:                                    # `discriminator_step`
+            sample m noise vectors and m real samples
+            update D by ascending  1/m sum [log D(x) + log(1 - D(G(z)))]
+        sample m noise vectors                          # `generator_step`
+        update G by descending its loss (minimax, non-saturating or hinge: `ganforge.losses`)
+
+Everything else -- AMP, DDP, EMA, statistics, checkpoints, callbacks -- lives in small helpers
+around `train_step` so that the algorithm stays readable.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from ganforge.config import TrainConfig
+from ganforge.device import resolve_device
+from ganforge.losses import discriminator_loss, generator_loss
+from ganforge.models import GeneratorSpec, build_discriminator, build_generator
+from ganforge.training.callbacks import Callback
+from ganforge.training.data import TensorSampler
+from ganforge.training.distributed import (
+    DistContext,
+    broadcast_buffers,
+    current_context,
+    gather_objects,
+)
+from ganforge.training.ema import EMA
+from ganforge.training.precision import resolve_precision
+from ganforge.training.state import (
+    LAST_CHECKPOINT,
+    capture_rng,
+    changed_options,
+    load_state,
+    restart_reasons,
+    restore_rng,
+    save_state,
+)
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is left untouched."""
+
+
+def make_spec(
+    config: TrainConfig,
+    sample_shape: Sequence[int],
+    num_classes: int = 0,
+    class_names: Sequence[str] = (),
+) -> GeneratorSpec:
+    """The architecture `config` asks for, on data of `sample_shape` with `num_classes`."""
+    if config.conditional and num_classes < 2:
+        raise ValueError(
+            "train.conditional is true but the data have no class labels: "
+            "set train.conditional: false"
+        )
+    return GeneratorSpec(
+        arch=config.model,
+        nz=config.nz,
+        sample_shape=tuple(int(s) for s in sample_shape),
+        num_classes=num_classes if config.conditional else 0,
+        ngf=config.ngf,
+        ndf=config.ndf,
+        class_names=tuple(class_names) if config.conditional else (),
+        maxout_pieces=config.maxout_pieces,
+        dropout=config.dropout,
+    )
+
+
+@dataclass
+class TrainResult:
+    """What a finished `fit` hands back (modules are the bare ones, on the training device)."""
+
+    generator: nn.Module
+    ema: nn.Module | None
+    discriminator: nn.Module
+    spec: GeneratorSpec
+    step: int
+    epoch: int
+    history: list[dict[str, float]]
+    last: dict[str, float]
+    seconds: float  # this session
+    total_seconds: float  # over all sessions of a resumed run
+    images_per_s: float
+    device: str
+    amp: str
+    resumed_from: int | None = None
+    restart_reasons: list[str] = field(default_factory=list)
+
+
+def _grad_norm(module: nn.Module) -> torch.Tensor:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def _spread(x: torch.Tensor) -> torch.Tensor:
+    """Mean pairwise distance within a batch (the sample diversity the collapse check uses)."""
+    flat = x.detach().float().flatten(1)
+    return torch.pdist(flat).mean() if flat.shape[0] > 1 else torch.zeros((), device=x.device)
+
+
+class GANTrainer:
+    """One GAN, its optimizers and its data, trained by `fit()`; resumable from a checkpoint."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        spec: GeneratorSpec,
+        data: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        *,
+        seed: int = 0,
+        dataset_hash: str | None = None,
+        dist: DistContext | None = None,
+    ) -> None:
+        self.config, self.spec, self.seed = config, spec, seed
+        self.dataset_hash = dataset_hash
+        self.dist = dist or current_context()
+        device = resolve_device(config.device)
+        if device.type == "cuda" and self.dist.enabled:
+            device = torch.device("cuda", self.dist.local_rank)
+        self.device = device
+        self.precision = resolve_precision(config.amp, device)
+        self.channels_last = config.channels_last and spec.is_image
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+
+        # Identical initial weights on every rank; then each rank draws its own noise.
+        torch.manual_seed(seed)
+        fmt = torch.channels_last if self.channels_last else torch.preserve_format
+        self.g_core = build_generator(spec).to(device, memory_format=fmt)
+        self.d_core = build_discriminator(spec).to(device, memory_format=fmt)
+        gen = torch.Generator().manual_seed(seed + 1)
+        n = config.num_sample_images
+        self.fixed_z = torch.randn(n, spec.nz, generator=gen).to(device)
+        self.fixed_labels = (
+            (torch.arange(n) % spec.num_classes).to(device) if spec.conditional else None
+        )
+        torch.manual_seed(seed + 7919 * self.dist.rank)
+
+        self.ema = EMA(self.g_core, config.ema_decay) if config.ema_decay else None
+        self.opt_g = self._optimizer(self.g_core, config.lr_g)
+        self.opt_d = self._optimizer(self.d_core, config.lr_d)
+        self.scaler_g = self.precision.make_scaler()
+        self.scaler_d = self.precision.make_scaler()
+        self.G, self.D = self._wrap(self.g_core), self._wrap(self.d_core)
+        self._d_batchnorm = any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.d_core.modules()
+        )
+        self.g_sample = torch.compile(self.g_core) if config.compile else self.g_core
+        self.d_on_fakes = torch.compile(self.d_core) if config.compile else self.d_core
+
+        self.sampler = TensorSampler(
+            data,
+            labels if spec.conditional else None,
+            config.batch_size,
+            seed,
+            device,
+            self.dist.rank,
+            self.dist.world_size,
+            self.channels_last,
+        )
+        bpe = self.sampler.batches_per_epoch
+        self.total_steps = config.max_steps or math.ceil(config.epochs * bpe / config.d_steps)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self.elapsed_before = 0.0  # training seconds of earlier sessions (resume)
+        self.resumed_from: int | None = None
+        self.restart_reasons: list[str] = []
+        self._reset_stats()
+
+    # ----------------------------------------------------------------- set-up helpers
+    def _optimizer(self, module: nn.Module, lr: float) -> torch.optim.Optimizer:
+        c = self.config
+        if c.optimizer == "adam":
+            return torch.optim.Adam(
+                module.parameters(), lr=lr, betas=(c.beta1, c.beta2), foreach=True
+            )
+        return torch.optim.SGD(module.parameters(), lr=lr, momentum=c.momentum, foreach=True)
+
+    def _wrap(self, module: nn.Module) -> nn.Module:
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            module = DistributedDataParallel(module, device_ids=ids)
+        return torch.compile(module) if self.config.compile else module
+
+    # ----------------------------------------------------------------- Algorithm 1
+    def train_step(self) -> None:
+        """One iteration: k discriminator updates, then one generator update."""
+        for _ in range(self.config.d_steps):
+            real, labels = self.sampler.next_batch()
+            self.discriminator_step(real, labels)
+        self.generator_step(real, labels)
+        if self.ema is not None:
+            self.ema.update(self.g_core, self.step)
+
+    def discriminator_step(self, real: torch.Tensor, labels: torch.Tensor) -> None:
+        """Ascend log D(x) + log(1 - D(G(z))) (descend `discriminator_loss`)."""
+        labels = labels if self.spec.conditional else None
+        z = self.noise(real.shape[0])
+        with torch.no_grad(), self.precision.autocast():
+            fake = self.g_sample(z, labels)
+        # One forward of real and fake together: BatchNorm sees one batch, DDP syncs once.
+        both = self.instance_noise(torch.cat([real, fake.to(real.dtype)]))
+        both_labels = torch.cat([labels, labels]) if labels is not None else None
+        with self.precision.autocast():
+            real_logits, fake_logits = self.D(both, both_labels).float().chunk(2)
+            loss = discriminator_loss(
+                real_logits, fake_logits, self.config.loss, self.config.label_smoothing
+            )
+        self._stats["grad_norm_d"] = self._update(loss, self.D, self.opt_d, self.scaler_d)
+        self._accumulate(
+            loss_d=loss.detach(),
+            d_real=torch.sigmoid(real_logits.detach()).mean(),
+            d_fake=torch.sigmoid(fake_logits.detach()).mean(),
+        )
+        if self._want_stats:
+            self._stats["spread_real"] = _spread(real)
+            self._stats["spread_fake"] = _spread(fake)
+
+    def generator_step(self, real: torch.Tensor, labels: torch.Tensor) -> None:
+        """Descend G's loss on D's verdict about fresh samples; D is held fixed."""
+        labels = labels if self.spec.conditional else None
+        z = self.noise(real.shape[0])
+        self.d_core.requires_grad_(False)
+        with self.precision.autocast():
+            fake = self.G(z, labels)
+            loss = generator_loss(self.judge_fakes(real, fake, labels), self.config.loss)
+        self._stats["grad_norm_g"] = self._update(loss, self.G, self.opt_g, self.scaler_g)
+        self.d_core.requires_grad_(True)
+        self._accumulate(loss_g=loss.detach())
+
+    # ----------------------------------------------------------------- step helpers
+    def judge_fakes(
+        self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None
+    ) -> torch.Tensor:
+        """D's logits for `fake` in G's step, as D saw fakes in its own step.
+
+        D's BatchNorm normalises the real+fake batch of the D step with the statistics of the
+        mix; judged alone, a batch of fakes would be normalised differently and D's verdict in
+        G's step would be about another function (G learns nothing: we measured D(G(z)) near 0
+        in the D step and near 1 in the G step). So a BatchNorm D sees the same mix here.
+        """
+        if not self._d_batchnorm:
+            return self.d_on_fakes(fake, labels)
+        both = torch.cat([real, fake.to(real.dtype)])
+        both_labels = torch.cat([labels, labels]) if labels is not None else None
+        return self.d_on_fakes(both, both_labels)[real.shape[0] :]
+
+    def noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.spec.nz, device=self.device)
+
+    def instance_noise(self, x: torch.Tensor) -> torch.Tensor:
+        """Gaussian noise on D's inputs (Sønderby et al. 2016), annealed linearly to zero."""
+        sigma = self.config.instance_noise * max(0.0, 1.0 - self.step / self.total_steps)
+        return x + sigma * torch.randn_like(x) if sigma > 0 else x
+
+    def _update(
+        self,
+        loss: torch.Tensor,
+        module: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scaler: torch.amp.GradScaler | None,
+    ) -> torch.Tensor | None:
+        """Backward and optimizer step (loss-scaled under fp16); G's/D's grad norm when logging."""
+        optimizer.zero_grad(set_to_none=True)
+        (scaler.scale(loss) if scaler else loss).backward()
+        norm = None
+        if self._want_stats:
+            if scaler:
+                scaler.unscale_(optimizer)
+            norm = _grad_norm(module)
+        if scaler:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        return norm
+
+    def _reset_stats(self) -> None:
+        self._sums: dict[str, torch.Tensor] = {}
+        self._counts: dict[str, int] = {}
+        self._stats: dict[str, torch.Tensor | None] = {}
+        self._want_stats = False
+        self._since_images = 0
+        self._since_time = time.perf_counter()
+
+    def _accumulate(self, **values: torch.Tensor) -> None:
+        for key, value in values.items():
+            self._sums[key] = self._sums[key] + value if key in self._sums else value
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def _flush_stats(self) -> dict[str, float]:
+        """Average the accumulated statistics (one host sync); raise if a loss is not finite."""
+        keys = list(self._sums)
+        stats = {k: self._stats.get(k) for k in ("grad_norm_g", "grad_norm_d")}
+        stats.update({k: self._stats.get(k) for k in ("spread_real", "spread_fake")})
+        tensors = [self._sums[k] / self._counts[k] for k in keys]
+        extra = [k for k, v in stats.items() if v is not None]
+        parts = tensors + [stats[k] for k in extra]
+        values = torch.stack([t.float().to(self.device) for t in parts]).cpu()
+        numbers = dict(zip(keys + extra, values.tolist(), strict=True))
+        bad = [k for k in ("loss_d", "loss_g") if not math.isfinite(numbers.get(k, 0.0))]
+        if bad:
+            raise NonFiniteLossError(
+                f"{' and '.join(bad)} became {numbers[bad[0]]} by step {self.step}: training "
+                "stopped; the last good checkpoint is kept. Lower the learning rates, try "
+                "amp: off, or another loss."
+            )
+        elapsed = time.perf_counter() - self._since_time
+        row = {"step": self.step}
+        for key in ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_g", "grad_norm_d"):
+            row[key] = numbers.get(key, math.nan)
+        row["images_per_s"] = self._since_images / elapsed if elapsed > 0 else math.nan
+        real, fake = numbers.get("spread_real", math.nan), numbers.get("spread_fake", math.nan)
+        row["diversity"] = fake / real if real > 0 else math.nan
+        self._reset_stats()
+        return row
+
+    # ----------------------------------------------------------------- sampling
+    @torch.no_grad()
+    def fixed_samples(self) -> torch.Tensor:
+        """G's (EMA's, when kept) samples for the fixed z, in eval mode, on the CPU."""
+        module = self.ema.module if self.ema is not None else self.g_core
+        was_training = module.training
+        module.eval()
+        try:
+            return module(self.fixed_z, self.fixed_labels).float().cpu()
+        finally:
+            module.train(was_training)
+
+    # ----------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        rng = gather_objects(capture_rng(self.device), self.dist)
+        return {
+            "format": "ganforge-train-v1",
+            "spec": self.spec.model_dump(mode="json"),
+            "config": self.config.model_dump(mode="json"),
+            "seed": self.seed,
+            "dataset_hash": self.dataset_hash,
+            "world_size": self.dist.world_size,
+            "step": self.step,
+            "cursor": self.sampler.cursor,
+            "epoch": self.sampler.epoch,
+            "generator": self.g_core.state_dict(),
+            "generator_ema": self.ema.module.state_dict() if self.ema else None,
+            "discriminator": self.d_core.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict() if self.scaler_g else None,
+            "scaler_d": self.scaler_d.state_dict() if self.scaler_d else None,
+            "rng": rng,
+            "history": list(self.history),
+            "elapsed": self.elapsed_before + (time.perf_counter() - self._session_start),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.g_core.load_state_dict(state["generator"])
+        self.d_core.load_state_dict(state["discriminator"])
+        if self.ema is not None and state.get("generator_ema") is not None:
+            self.ema.module.load_state_dict(state["generator_ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        # Options that may change on resume (learning rates, betas) follow the new config.
+        for opt, lr in ((self.opt_g, self.config.lr_g), (self.opt_d, self.config.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr
+                if "betas" in group:
+                    group["betas"] = (self.config.beta1, self.config.beta2)
+                if "momentum" in group:
+                    group["momentum"] = self.config.momentum
+        for scaler, key in ((self.scaler_g, "scaler_g"), (self.scaler_d, "scaler_d")):
+            if scaler is not None and state.get(key):
+                scaler.load_state_dict(state[key])
+        self.step = int(state["step"])
+        self.sampler.cursor = int(state["cursor"])
+        self.history = list(state.get("history", []))
+        self.elapsed_before = float(state.get("elapsed", 0.0))
+        rng = state.get("rng") or []
+        if state.get("world_size") == self.dist.world_size and len(rng) > self.dist.rank:
+            restore_rng(rng[self.dist.rank], self.device)
+        else:
+            log.warning(
+                "checkpoint written by %s process(es), resuming with %s: noise streams reseeded",
+                state.get("world_size"),
+                self.dist.world_size,
+            )
+            torch.manual_seed(self.seed + 7919 * self.dist.rank + self.step)
+
+    def resume(self, checkpoint_dir: Path) -> bool:
+        """Continue from `checkpoint_dir/last.pt` when it belongs to this run; True if resumed."""
+        state = load_state(Path(checkpoint_dir) / LAST_CHECKPOINT)
+        if state is None:
+            return False
+        spec = self.spec.model_dump(mode="json")
+        config = self.config.model_dump(mode="json")
+        reasons = restart_reasons(state, spec, config, self.seed, self.dataset_hash)
+        if reasons:
+            self.restart_reasons = reasons
+            log.warning(
+                "checkpoint %s (step %s) does not match this run (%s): starting fresh",
+                Path(checkpoint_dir) / LAST_CHECKPOINT,
+                state.get("step"),
+                "; ".join(reasons),
+            )
+            return False
+        changed = changed_options(state.get("config", {}), config)
+        if changed:
+            log.warning(
+                "resuming with changed options (%s): the result will differ from an "
+                "uninterrupted run under either setting",
+                ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items()),
+            )
+        self.load_state_dict(state)
+        self.resumed_from = self.step
+        log.info("resumed from step %d of %d", self.step, self.total_steps)
+        return True
+
+    def _sync_buffers(self) -> None:
+        """Ranks agree on parameters (gradients are averaged); make BatchNorm statistics agree."""
+        for module in (self.g_core, self.d_core, self.ema.module if self.ema else None):
+            if module is not None:
+                broadcast_buffers(module, self.dist)
+
+    def save_checkpoint(self, checkpoint_dir: Path, callbacks: Sequence[Callback]) -> None:
+        self._sync_buffers()
+        state = self.state_dict()  # collective (RNG states of all ranks): every rank calls it
+        if self.dist.is_main:
+            path = Path(checkpoint_dir) / LAST_CHECKPOINT
+            save_state(path, state)
+            for cb in callbacks:
+                cb.on_checkpoint(self, path)
+
+    # ----------------------------------------------------------------- the run
+    def fit(
+        self,
+        callbacks: Sequence[Callback] = (),
+        checkpoint_dir: str | Path | None = None,
+        stop_after: int | None = None,
+    ) -> TrainResult:
+        """Train to `total_steps` (or to step `stop_after`, to simulate an interruption)."""
+        callbacks = list(callbacks) if self.dist.is_main else []
+        ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self._session_start = time.perf_counter()
+        start_step = self.step
+        end = min(self.total_steps, stop_after) if stop_after else self.total_steps
+        for cb in callbacks:
+            cb.on_fit_start(self)
+        self._reset_stats()
+        images_per_step = self.config.batch_size * self.config.d_steps * self.dist.world_size
+        epochs_seen = self.sampler.epoch
+        while self.step < end:
+            self._want_stats = (self.step + 1) % self.config.log_every == 0 or self.step + 1 == end
+            self.train_step()
+            self.step += 1
+            self._since_images += images_per_step
+            if self._want_stats:
+                row = self._flush_stats()
+                self.history.append(row)
+                for cb in callbacks:
+                    cb.on_log(self, row)
+            if self.sampler.epoch > epochs_seen:
+                epochs_seen = self.sampler.epoch
+                for cb in callbacks:
+                    cb.on_epoch_end(self, epochs_seen)
+            if ckpt is not None and (self.step % self.config.checkpoint_every == 0):
+                self.save_checkpoint(ckpt, callbacks)
+            for cb in callbacks:
+                cb.on_step_end(self)
+        if self.sampler.cursor % self.sampler.batches_per_epoch and self.step > start_step:
+            for cb in callbacks:  # the samples of a last, partial epoch
+                cb.on_epoch_end(self, epochs_seen + 1)
+        if ckpt is not None and self.step % self.config.checkpoint_every:
+            self.save_checkpoint(ckpt, callbacks)
+        else:
+            self._sync_buffers()
+        seconds = time.perf_counter() - self._session_start
+        steps = self.step - start_step
+        result = TrainResult(
+            generator=self.g_core,
+            ema=self.ema.module if self.ema else None,
+            discriminator=self.d_core,
+            spec=self.spec,
+            step=self.step,
+            epoch=self.sampler.epoch,
+            history=self.history,
+            last=self.history[-1] if self.history else {},
+            seconds=seconds,
+            total_seconds=self.elapsed_before + seconds,
+            images_per_s=steps * images_per_step / seconds if seconds > 0 and steps else 0.0,
+            device=str(self.device),
+            amp=self.precision.name,
+            resumed_from=self.resumed_from,
+            restart_reasons=self.restart_reasons,
+        )
+        for cb in callbacks:
+            cb.on_fit_end(self, result)
+        return result
+
+
+def fit(
+    config: TrainConfig,
+    data: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    *,
+    spec: GeneratorSpec | None = None,
+    seed: int = 0,
+    checkpoint_dir: str | Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    dataset_hash: str | None = None,
+    class_names: Sequence[str] = (),
+    dist: DistContext | None = None,
+    stop_after: int | None = None,
+) -> TrainResult:
+    """Train a GAN on `data` (uint8 images [N, C, H, W] or float points [N, D]).
+
+    With `checkpoint_dir`, training resumes from its `last.pt` when that checkpoint belongs to
+    this run (same model, optimizer, seed and data) and writes checkpoints there.
+    """
+    if spec is None:
+        num_classes = int(labels.max()) + 1 if labels is not None and labels.numel() else 0
+        spec = make_spec(config, data.shape[1:], num_classes, class_names)
+    trainer = GANTrainer(
+        config, spec, data, labels, seed=seed, dataset_hash=dataset_hash, dist=dist
+    )
+    if checkpoint_dir is not None:
+        trainer.resume(Path(checkpoint_dir))
+    return trainer.fit(callbacks, checkpoint_dir, stop_after=stop_after)
