@@ -110,14 +110,16 @@ class Failure:
 
 @dataclass
 class DecodedChunk:
-    images: np.ndarray  # uint8 [n, C, H, W]; zeros where `ok` is False
+    images: np.ndarray  # uint8 [n, C, H, W]; zeros where `ok` is False; a reused buffer
     ok: np.ndarray  # bool [n]
     failures: list[Failure] = field(default_factory=list)
 
 
-def _try_load(path: str, size: int, channels: int) -> np.ndarray | Failure:
+def _decode_into(out: np.ndarray, path: str, size: int, channels: int) -> Failure | None:
+    """Decode `path` straight into `out` (a row of the chunk buffer), or say why not."""
     try:
-        return load_image(path, size, channels)
+        out[...] = load_image(path, size, channels)
+        return None
     except Exception as err:  # hostile input: anything PIL or the OS throws is a skip
         reason = f"{type(err).__name__}: {err}".strip()
         if os.path.isfile(path) and os.path.getsize(path) == 0:
@@ -135,25 +137,25 @@ def decode_files(
 ) -> Iterator[DecodedChunk]:
     """Decode `paths` in order, `chunk_size` at a time, in `workers` threads.
 
-    Memory is bounded by one chunk of decoded images (plus the pool's in-flight files).
-    `on_failure` sees every failure as it happens (strict mode raises from it).
+    Each thread writes its images straight into one chunk buffer, reused for every chunk (use
+    a chunk before asking for the next), so memory is bounded by one chunk of decoded pixels
+    plus one image in flight per thread. `on_failure` sees every failure in input order
+    (strict mode raises from it).
     """
     sample = (channels, size, size)
+    buffer = np.empty((min(chunk_size, len(paths)), *sample), dtype=np.uint8)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
         for start in range(0, len(paths), chunk_size):
             batch = paths[start : start + chunk_size]
-            images = np.zeros((len(batch), *sample), dtype=np.uint8)
-            ok = np.zeros(len(batch), dtype=bool)
-            failures: list[Failure] = []
-            results = pool.map(_try_load, batch, [size] * len(batch), [channels] * len(batch))
-            for i, result in enumerate(results):
-                if isinstance(result, Failure):
-                    failures.append(result)
-                    if on_failure is not None:
-                        on_failure(result)
-                else:
-                    images[i] = result
-                    ok[i] = True
+            n = len(batch)
+            images = buffer[:n]
+            results = list(pool.map(_decode_into, images, batch, [size] * n, [channels] * n))
+            failures = [r for r in results if r is not None]
+            for failure in failures:
+                if on_failure is not None:
+                    on_failure(failure)
+            ok = np.fromiter((r is None for r in results), dtype=bool, count=n)
+            images[~ok] = 0
             yield DecodedChunk(images, ok, failures)
 
 

@@ -203,19 +203,19 @@ def _assign_splits(
     return {s: out[s] for s in SPLITS}, "official train/test; val stratified from train"
 
 
-def _read_rows(
-    path: Path, rows: np.ndarray, row_bytes: int, chunk_size: int
-) -> Iterator[np.ndarray]:
-    """Rows of the scratch file in the order given, one chunk in memory at a time."""
+def _read_rows(path: Path, rows: np.ndarray, buffer: np.ndarray) -> Iterator[np.ndarray]:
+    """Rows of the scratch file in the order given, a buffer-full at a time (the buffer is
+    reused: one allocation for the whole write phase keeps the heap from fragmenting)."""
+    capacity, row_bytes = buffer.shape
     fd = os.open(path, os.O_RDONLY)
     try:
-        for start in range(0, len(rows), chunk_size):
-            part = rows[start : start + chunk_size]
-            buffer = np.empty((len(part), row_bytes), dtype=np.uint8)
+        for start in range(0, len(rows), capacity):
+            part = rows[start : start + capacity]
+            block = buffer[: len(part)]
             for i, row in enumerate(part):
-                if os.preadv(fd, [buffer[i]], int(row) * row_bytes) != row_bytes:
+                if os.preadv(fd, [block[i]], int(row) * row_bytes) != row_bytes:
                     raise DataError(f"{path}: short read at row {row}")
-            yield buffer
+            yield block
     finally:
         os.close(fd)
 
@@ -245,6 +245,7 @@ def _prepare_images(
             done += len(images)
             if progress is not None:
                 progress("decode", done, total)
+        del chunk, images  # the decode buffer goes before the write buffer comes
     if done != total:
         raise DataError(f"{config.dataset}: decoded {done} items, expected {total}")
     usable = np.flatnonzero(usable_mask)
@@ -275,13 +276,14 @@ def _prepare_images(
             )
     digest = ContentHash()
     written = 0
+    buffer = np.empty((min(config.chunk_size, len(usable)), row_bytes), dtype=np.uint8)
     for split in SPLITS:
         index = rows[split]
         n = len(index)
 
         def images(index: np.ndarray = index) -> Iterator[np.ndarray]:
             nonlocal written
-            for block in _read_rows(scratch, index, row_bytes, config.chunk_size):
+            for block in _read_rows(scratch, index, buffer):
                 yield block
                 written += len(block)
                 if progress is not None:
