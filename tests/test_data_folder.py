@@ -183,3 +183,16 @@ def test_stage_writes_store_and_metrics_or_a_clean_error(hostile: Path, tmp_path
     assert result.returncode != 0
     assert "prepare.strict" in result.stderr and "Traceback" not in result.stderr
     assert (work / "data" / "prepared" / "train.pt").is_file()  # the previous store survives
+
+
+def test_class_without_a_usable_image_is_dropped(tmp_path: Path) -> None:
+    for i in range(6):
+        _png(tmp_path / "img" / "a" / f"{i}.png", 30)
+        _png(tmp_path / "img" / "c" / f"{i}.png", 220)
+    (tmp_path / "img" / "b").mkdir()
+    (tmp_path / "img" / "b" / "readme.txt").write_text("no pictures here")
+    meta = prepare_dataset(_config(tmp_path / "img"), seed=0, out_dir=tmp_path / "p")
+    assert meta["classes"] == ["a", "c"] and meta["dropped_classes"] == ["b"]
+    test = load_split(tmp_path / "p", "test")
+    means = test.data.flatten(1).float().mean(1).numpy()
+    np.testing.assert_allclose(means, np.where(test.labels.numpy() == 0, 30, 220), atol=1)

@@ -194,3 +194,13 @@ def test_celeba_missing_files_are_listed(tmp_path: Path) -> None:
     config = PrepareConfig(dataset="celeba", root=str(tmp_path / "raw"))
     with pytest.raises(DataError, match=r"list_eval_partition\.txt.*img_align_celeba"):
         prepare_dataset(config, seed=0, out_dir=tmp_path / "prepared")
+
+
+def test_mnist_gzipped_downloads_get_a_gunzip_hint(tmp_path: Path) -> None:
+    raw = tmp_path / "raw" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
+        (raw / f"{name}.gz").write_bytes(b"\x1f\x8b")
+    config = PrepareConfig(dataset="mnist", root=str(tmp_path / "raw"))
+    with pytest.raises(DataError, match="gunzip"):
+        prepare_dataset(config, seed=0, out_dir=tmp_path / "prepared")

@@ -85,6 +85,9 @@ def _torchvision_error(
     missing = _missing(expected)
     if missing:
         names = ", ".join(p.name for p in missing)
+        zipped = [p for p in missing if p.with_name(p.name + ".gz").is_file()]
+        if zipped:
+            fetch = f"gunzip the .gz files already in {where} (torchvision reads them unpacked)"
         return DataError(
             f"{dataset}: {len(missing)} of its files are missing from {where}: {names}. "
             f"On a machine with internet, set `prepare.download: true` in params.yaml (torchvision "
@@ -110,7 +113,7 @@ def _open_torchvision(
         raise _torchvision_error(dataset, root, expected, where, fetch, FileNotFoundError())
     try:
         return factory()
-    except (RuntimeError, OSError, ValueError) as err:
+    except (RuntimeError, OSError, ValueError, ImportError) as err:  # ImportError: gdown
         raise _torchvision_error(dataset, root, expected, where, fetch, err) from None
 
 
