@@ -101,6 +101,7 @@ def main() -> None:
         parity = _export_checked(G, spec, meta, ONNX_PATH, cfg, fp16=False)
         log.info("parity: max |ORT - torch| = %.3g (atol %g)", parity["worst"], cfg.atol)
         metrics: dict[str, Any] = {
+            "max_abs_diff": parity["worst"],  # worst over parity_batches, per batch below
             "opset": cfg.opset,
             "weights": meta.weights,
             "size_bytes": ONNX_PATH.stat().st_size,

@@ -74,6 +74,7 @@ def test_export_stage_writes_outs_and_logs_a_loadable_model(stage_dir: Path) -> 
     metrics = json.loads(Path("metrics/export.json").read_text())
     assert set(metrics["parity"]["max_abs_diff"]) == {"1", "5"}
     assert metrics["parity"]["passed"] and metrics["parity"]["worst"] <= 1e-4
+    assert metrics["max_abs_diff"] == metrics["parity"]["worst"] <= 1e-4
     assert metrics["opset"] == 18
     for batch in ("batch_1", "batch_64"):
         assert metrics["latency"][batch]["ort_ms"] > 0
