@@ -235,6 +235,7 @@ def _prepare_images(
     scratch = work / ".decoded.u8"
     usable_mask = np.zeros(total, dtype=bool)
     done = 0
+    chunk = images = None
     with open(scratch, "wb") as f:
         for chunk in source.chunks():
             images = np.ascontiguousarray(chunk.images, dtype=np.uint8)
