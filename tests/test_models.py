@@ -1,0 +1,142 @@
+"""Generators and discriminators: shapes, the DCGAN recipe, maxout MLPs, conditioning, files."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from ganforge.models import (
+    GeneratorSpec,
+    build_discriminator,
+    build_generator,
+    load_discriminator,
+    load_generator,
+    save_generator,
+)
+from ganforge.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganforge.models.mlp import Maxout, MLPDiscriminator, MLPGenerator
+
+
+@pytest.mark.parametrize("size", [16, 32, 64, 128])
+@pytest.mark.parametrize("num_classes", [0, 10])
+def test_dcgan_shapes(size: int, num_classes: int) -> None:
+    g = DCGANGenerator(nz=8, channels=3, image_size=size, ngf=4, num_classes=num_classes)
+    d = DCGANDiscriminator(channels=3, image_size=size, ndf=4, num_classes=num_classes)
+    labels = torch.tensor([1, 7]) if num_classes else None
+    x = g(torch.randn(2, 8), labels)
+    assert x.shape == (2, 3, size, size)
+    assert x.abs().max() <= 1.0
+    assert d(x, labels).shape == (2,)
+
+
+@pytest.mark.parametrize("size", [8, 48, 512])
+def test_dcgan_refuses_sizes_it_cannot_build(size: int) -> None:
+    with pytest.raises(ValueError, match="power-of-two"):
+        DCGANGenerator(image_size=size)
+
+
+def test_dcgan_follows_radford_recipe() -> None:
+    g, d = DCGANGenerator(100, 1, 32, 64), DCGANDiscriminator(1, 32, 64)
+    # no BatchNorm on G's output layer (Tanh right after the last conv) ...
+    g_layers = list(g.net)
+    assert isinstance(g_layers[-1], nn.Tanh) and isinstance(g_layers[-2], nn.ConvTranspose2d)
+    # ... nor on D's first layer (conv straight into LeakyReLU(0.2))
+    d_layers = list(d.features)
+    assert isinstance(d_layers[0], nn.Conv2d) and isinstance(d_layers[1], nn.LeakyReLU)
+    assert d_layers[1].negative_slope == 0.2
+    # no pooling, no hidden fully connected layers
+    kinds = {type(m) for m in list(g.modules()) + list(d.modules())}
+    assert not kinds & {nn.MaxPool2d, nn.AvgPool2d, nn.Linear}
+    # N(0, 0.02) weights, BatchNorm scale N(1, 0.02)
+    convs = [m.weight for m in g.modules() if isinstance(m, nn.ConvTranspose2d)]
+    std = torch.cat([w.flatten() for w in convs]).std().item()
+    assert std == pytest.approx(0.02, rel=0.05)
+    bns = [m.weight for m in d.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert torch.cat(bns).mean().item() == pytest.approx(1.0, abs=0.01)
+
+
+def test_mlp_generator_output_ranges() -> None:
+    images = MLPGenerator(nz=10, sample_shape=(1, 8, 8), hidden=(32, 32))
+    points = MLPGenerator(nz=2, sample_shape=(2,), hidden=16)
+    z = torch.randn(5, 10) * 100
+    assert images(z).shape == (5, 1, 8, 8) and images(z).abs().max() <= 1.0
+    # toy points live on R^D: linear output, no squashing
+    assert isinstance(points.net[-1], nn.Linear)
+    assert points(torch.randn(5, 2)).shape == (5, 2)
+
+
+def test_mlp_discriminator_maxout_and_dropout() -> None:
+    d = MLPDiscriminator(sample_shape=(1, 8, 8), hidden=(24, 24), maxout_pieces=5, dropout=0.5)
+    maxouts = [m for m in d.modules() if isinstance(m, Maxout)]
+    assert len(maxouts) == 2 and maxouts[0].linear.out_features == 24 * 5
+    assert sum(isinstance(m, nn.Dropout) for m in d.modules()) == 2
+    x = torch.randn(4, 1, 8, 8)
+    assert d(x).shape == (4,)
+    d.eval()  # dropout off: deterministic
+    assert torch.equal(d(x), d(x))
+    # a maxout unit is the max of its pieces
+    m = Maxout(3, 2, 4)
+    h = torch.randn(6, 3)
+    expected = m.linear(h).view(6, 2, 4).max(dim=2).values
+    assert torch.allclose(m(h), expected)
+    relu_d = MLPDiscriminator((2,), 8, maxout_pieces=0, dropout=0.0)
+    assert not any(isinstance(m, (Maxout, nn.Dropout)) for m in relu_d.modules())
+    with pytest.raises(ValueError, match="maxout_pieces"):
+        MLPDiscriminator((2,), 8, maxout_pieces=1)
+
+
+def test_conditional_mlp_uses_labels() -> None:
+    g = MLPGenerator(nz=4, sample_shape=(2,), hidden=8, num_classes=3)
+    d = MLPDiscriminator((2,), 8, num_classes=3, dropout=0.0)
+    z = torch.randn(1, 4).repeat(3, 1)
+    out = g(z, torch.tensor([0, 1, 2]))
+    assert not torch.allclose(out[0], out[1])  # same z, other class: other sample
+    x = torch.randn(1, 2).repeat(3, 1)
+    assert not torch.allclose(d(x, torch.tensor([0, 1, 2]))[0], d(x, torch.tensor([0, 1, 2]))[1])
+    with pytest.raises(ValueError, match="conditional"):
+        g(z)
+    with pytest.raises(ValueError, match="conditional"):
+        d(x)
+
+
+def test_builders_dispatch_and_refuse_dcgan_on_points() -> None:
+    spec = GeneratorSpec(arch="mlp", nz=3, sample_shape=(1,), ngf=8, ndf=8, maxout_pieces=3)
+    assert isinstance(build_generator(spec), MLPGenerator)
+    d = build_discriminator(spec)
+    assert isinstance(d, MLPDiscriminator)
+    assert [m for m in d.modules() if isinstance(m, Maxout)][0].pieces == 3
+    with pytest.raises(ValueError, match="mlp"):
+        build_generator(GeneratorSpec(arch="dcgan", nz=3, sample_shape=(2,)))
+    with pytest.raises(ValueError, match="mlp"):
+        build_discriminator(GeneratorSpec(arch="dcgan", nz=3, sample_shape=(2,)))
+
+
+def test_save_and_load_generator_round_trip(tmp_path) -> None:
+    spec = GeneratorSpec(
+        arch="dcgan",
+        nz=8,
+        sample_shape=(1, 16, 16),
+        ngf=4,
+        ndf=4,
+        num_classes=2,
+        class_names=("a", "b"),
+    )
+    g, d = build_generator(spec), build_discriminator(spec)
+    ema = build_generator(spec)
+    path = tmp_path / "generator.pt"
+    save_generator(path, spec, g, ema=ema, discriminator=d, extra={"run_id": "abc", "step": 3})
+    loaded, spec2, extra = load_generator(path)
+    assert spec2 == spec and extra["run_id"] == "abc" and extra["weights"] == "ema"
+    assert not loaded.training
+    z, y = torch.randn(2, 8), torch.tensor([0, 1])
+    with torch.no_grad():
+        assert torch.equal(loaded(z, y), ema.eval()(z, y))
+    raw, _, extra_raw = load_generator(path, use_ema=False)
+    assert extra_raw["weights"] == "raw"
+    with torch.no_grad():
+        assert torch.equal(raw(z, y), g.eval()(z, y))
+    d2 = load_discriminator(path)
+    assert d2 is not None and not d2.training
+    with torch.no_grad():
+        assert torch.equal(d2(loaded(z, y), y), d.eval()(loaded(z, y), y))
