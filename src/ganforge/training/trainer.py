@@ -306,6 +306,16 @@ class GANTrainer:
             self._sums[key] = self._sums[key] + value if key in self._sums else value
             self._counts[key] = self._counts.get(key, 0) + 1
 
+    def _check_finite(self) -> None:
+        """Before a checkpoint: the losses since the last log step must be finite."""
+        losses = [self._sums[k] for k in ("loss_d", "loss_g") if k in self._sums]
+        if losses and not bool(torch.isfinite(torch.stack(losses)).all()):
+            raise NonFiniteLossError(
+                f"a loss became NaN or infinite before step {self.step}: training stopped; "
+                "the last good checkpoint is kept. Lower the learning rates, try amp: off, "
+                "or another loss."
+            )
+
     def _flush_stats(self) -> dict[str, float]:
         """Average the accumulated statistics (one host sync); raise if a loss is not finite."""
         keys = list(self._sums)
@@ -480,6 +490,7 @@ class GANTrainer:
                 for cb in callbacks:
                     cb.on_epoch_end(self, epochs_seen)
             if ckpt is not None and (self.step % self.config.checkpoint_every == 0):
+                self._check_finite()
                 self.save_checkpoint(ckpt, callbacks)
             for cb in callbacks:
                 cb.on_step_end(self)
@@ -487,6 +498,7 @@ class GANTrainer:
             for cb in callbacks:  # the samples of a last, partial epoch
                 cb.on_epoch_end(self, epochs_seen + 1)
         if ckpt is not None and self.step % self.config.checkpoint_every:
+            self._check_finite()
             self.save_checkpoint(ckpt, callbacks)
         else:
             self._sync_buffers()

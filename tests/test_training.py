@@ -1,0 +1,225 @@
+"""The training loop: determinism, exact resume, NaN stop, restart on model change, options."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganforge.config import TrainConfig
+from ganforge.training import (
+    LAST_CHECKPOINT,
+    Callback,
+    GANTrainer,
+    HealthMonitor,
+    HistoryCSV,
+    NonFiniteLossError,
+    SampleGrid,
+    fit,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one thread is faster on a shared 2-core box, and results are the same."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def images() -> tuple[torch.Tensor, torch.Tensor]:
+    """160 uint8 16x16 'images' with 4 classes: enough for a few batches."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (160, 1, 16, 16), dtype=torch.uint8, generator=gen)
+    return x, torch.arange(160) % 4
+
+
+def tiny(**overrides) -> TrainConfig:
+    options = dict(
+        nz=8,
+        ngf=4,
+        ndf=4,
+        batch_size=16,
+        max_steps=6,
+        device="cpu",
+        log_every=2,
+        checkpoint_every=2,
+        num_sample_images=8,
+        ema_decay=0.9,
+    )
+    options.update(overrides)
+    return TrainConfig(**options)
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_seeded_runs_are_identical(images) -> None:
+    x, y = images
+    a = fit(tiny(), x, y, seed=3)
+    b = fit(tiny(), x, y, seed=3)
+    c = fit(tiny(), x, y, seed=4)
+    assert_same_state(a.generator.state_dict(), b.generator.state_dict())
+    assert not torch.equal(a.generator.net[0].weight, c.generator.net[0].weight)
+    assert a.step == 6 and [r["step"] for r in a.history] == [2, 4, 6]
+
+
+class Kill(Callback):
+    """Stops the run abruptly after `at` steps, as a SIGKILL would (no final checkpoint)."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_step_end(self, trainer) -> None:
+        if trainer.step == self.at:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("model", ["dcgan", "mlp"])
+def test_killed_run_resumes_to_the_same_weights(images, tmp_path: Path, model: str) -> None:
+    x, y = images
+    config = tiny(
+        model=model,
+        max_steps=7,
+        checkpoint_every=3,
+        instance_noise=0.1,
+        conditional=True,
+        label_smoothing=0.1,
+        ngf=8,
+        ndf=8,
+    )
+    straight = fit(config, x, y, seed=1, checkpoint_dir=tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        fit(config, x, y, seed=1, checkpoint_dir=tmp_path / "b", callbacks=[Kill(at=5)])
+    assert torch.load(tmp_path / "b" / LAST_CHECKPOINT, weights_only=True)["step"] == 3
+    resumed = fit(config, x, y, seed=1, checkpoint_dir=tmp_path / "b")
+    assert resumed.resumed_from == 3 and resumed.step == 7
+    assert_same_state(straight.generator.state_dict(), resumed.generator.state_dict())
+    assert_same_state(straight.discriminator.state_dict(), resumed.discriminator.state_dict())
+    assert_same_state(straight.ema.state_dict(), resumed.ema.state_dict())
+    a = torch.load(tmp_path / "a" / LAST_CHECKPOINT, weights_only=True)
+    b = torch.load(tmp_path / "b" / LAST_CHECKPOINT, weights_only=True)
+    for opt in ("opt_g", "opt_d"):
+        for i, state in a[opt]["state"].items():
+            for k, v in state.items():
+                assert torch.equal(v, b[opt]["state"][i][k]), (opt, i, k)
+    assert a["cursor"] == b["cursor"] and a["step"] == b["step"] == 7
+    # the history of the killed session survives in the checkpoint
+    assert [r["step"] for r in resumed.history] == [2, 4, 6, 7]
+
+
+def test_finished_run_resumes_to_nothing(images, tmp_path: Path) -> None:
+    x, y = images
+    fit(tiny(), x, y, checkpoint_dir=tmp_path)
+    again = fit(tiny(), x, y, checkpoint_dir=tmp_path)
+    assert again.resumed_from == 6 and again.step == 6 and len(again.history) == 3
+    longer = fit(tiny(max_steps=8), x, y, checkpoint_dir=tmp_path)  # train on
+    assert longer.resumed_from == 6 and longer.step == 8
+
+
+def test_model_change_starts_fresh_with_a_warning(images, tmp_path: Path, caplog) -> None:
+    x, y = images
+    fit(tiny(), x, y, checkpoint_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="ganforge"):
+        result = fit(tiny(ngf=6), x, y, checkpoint_dir=tmp_path)
+    assert result.resumed_from is None and result.step == 6
+    assert any("ngf 4 -> 6" in r for r in result.restart_reasons)
+    assert "starting fresh" in caplog.text
+    with caplog.at_level(logging.WARNING, logger="ganforge"):
+        fit(tiny(ngf=6), x, y, seed=5, checkpoint_dir=tmp_path)
+    assert "seed changed" in caplog.text
+
+
+class Poison(Callback):
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_step_end(self, trainer) -> None:
+        if trainer.step == self.at:
+            with torch.no_grad():
+                for p in trainer.d_core.parameters():
+                    p.fill_(float("nan"))
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(images, tmp_path: Path) -> None:
+    x, y = images
+    config = tiny(max_steps=12, checkpoint_every=4, log_every=3)
+    with pytest.raises(NonFiniteLossError, match="last good checkpoint"):
+        fit(config, x, y, checkpoint_dir=tmp_path, callbacks=[Poison(at=5)])
+    state = torch.load(tmp_path / LAST_CHECKPOINT, weights_only=True)
+    assert state["step"] == 4
+    assert all(torch.isfinite(v).all() for v in state["discriminator"].values())
+
+
+def test_callbacks_write_history_and_sample_grids(images, tmp_path: Path) -> None:
+    x, y = images
+    config = tiny(max_steps=None, epochs=2, batch_size=40)  # 4 batches per epoch
+    result = fit(
+        config, x, y, callbacks=[HistoryCSV(tmp_path / "h.csv"), SampleGrid(tmp_path / "s")]
+    )
+    assert result.step == 8 and result.epoch == 2
+    lines = (tmp_path / "h.csv").read_text().splitlines()
+    assert lines[0] == "step,loss_d,loss_g,d_real,d_fake,grad_norm_g,grad_norm_d,images_per_s"
+    assert len(lines) == 1 + 4
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
+        "epoch_0001.png",
+        "epoch_0002.png",
+    ]
+    row = result.history[-1]
+    assert 0 < row["d_real"] < 1 and 0 < row["d_fake"] < 1 and row["grad_norm_g"] > 0
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(loss="minimax", optimizer="sgd", lr_d=0.01, lr_g=0.01, d_steps=2),
+        dict(loss="hinge", ema_decay=None, channels_last=False),
+        dict(conditional=True, amp="bf16"),  # bf16 autocast runs on CPU too
+    ],
+)
+def test_options_train(images, overrides) -> None:
+    x, y = images
+    result = fit(tiny(max_steps=3, **overrides), x, y)
+    assert result.step == 3 and all(torch.isfinite(p).all() for p in result.generator.parameters())
+    if overrides.get("ema_decay", 0.9) is None:
+        assert result.ema is None
+
+
+def test_k_discriminator_steps_per_generator_step(images) -> None:
+    x, y = images
+    trainer = GANTrainer(tiny(d_steps=3, max_steps=2), spec=_spec(), data=x, labels=y)
+    trainer.fit()
+    assert trainer.sampler.cursor == 6  # 3 real batches per iteration
+    assert trainer.opt_d.state_dict()["state"][0]["step"].item() == 6
+    assert trainer.opt_g.state_dict()["state"][0]["step"].item() == 2
+
+
+def _spec():
+    from ganforge.training import make_spec
+
+    return make_spec(tiny(), (1, 16, 16))
+
+
+def test_health_monitor_warns_when_d_wins(caplog) -> None:
+    monitor = HealthMonitor(patience=2)
+    row = dict(step=1, d_fake=0.001, grad_norm_g=1e-6, diversity=1.0)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            monitor.on_log(None, row)  # type: ignore[arg-type]
+    assert len(monitor.warnings) == 1 and "vanishing" in monitor.warnings[0]
+    monitor.on_log(None, dict(row, d_fake=0.4, diversity=0.01))  # type: ignore[arg-type]
+    monitor.on_log(None, dict(row, d_fake=0.4, diversity=0.01))  # type: ignore[arg-type]
+    assert "collapse" in monitor.warnings[-1]
+
+
+def test_data_too_small_for_a_batch_is_a_clear_error(images) -> None:
+    x, y = images
+    with pytest.raises(ValueError, match="batch_size"):
+        fit(tiny(batch_size=200), x, y)
