@@ -1,0 +1,120 @@
+"""The `train` stage end to end on a tiny prepared store: outs, metrics, MLflow, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from ganforge.config import TrainConfig
+from ganforge.models import load_generator
+from pipeline.common import StageError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prepared_digits_16: Path) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "prepared").symlink_to(prepared_digits_16)
+    train = dict(
+        nz=16,
+        ngf=8,
+        ndf=8,
+        batch_size=64,
+        epochs=1,
+        max_steps=20,
+        log_every=5,
+        checkpoint_every=8,
+        num_sample_images=16,
+        device="cpu",
+    )
+    params = {"seed": 0, "mlflow": {"experiment": "test-train"}, "train": train}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    return tmp_path
+
+
+def test_train_stage_writes_its_outs(workspace: Path) -> None:
+    from pipeline import train
+
+    train.main()
+    generator, spec, extra = load_generator(workspace / "models/generator.pt")
+    assert spec.sample_shape == (1, 16, 16) and extra["weights"] == "ema"
+    assert extra["step"] == 20 and extra["train_config"]["ngf"] == 8
+    assert extra["dataset_hash"] and len(extra["class_names"]) == 10
+    with torch.no_grad():
+        assert generator(torch.randn(2, 16)).shape == (2, 1, 16, 16)
+    run = json.loads((workspace / "models/mlflow_run.json").read_text())
+    assert extra["run_id"] == run["run_id"]
+    assert (workspace / "models/checkpoints/last.pt").is_file()
+    grids = sorted(p.name for p in (workspace / "plots/samples").iterdir())
+    assert grids == ["epoch_0001.png", "epoch_0002.png"]  # 19 batches an epoch, 20 steps
+    rows = list(csv.DictReader((workspace / "plots/train_history.csv").open()))
+    assert [int(r["step"]) for r in rows] == [5, 10, 15, 20]
+    assert set(rows[0]) == {
+        "step",
+        "loss_d",
+        "loss_g",
+        "d_real",
+        "d_fake",
+        "grad_norm_g",
+        "grad_norm_d",
+        "images_per_s",
+    }
+    metrics = json.loads((workspace / "metrics/train.json").read_text())
+    assert metrics["steps"] == 20 and metrics["device"] == "cpu" and metrics["images_per_s"] > 0
+    for key in ("loss_d", "loss_g", "d_real", "d_fake", "epochs", "train_seconds"):
+        assert key in metrics
+
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{workspace / 'mlflow.db'}")
+    logged = mlflow.get_run(run["run_id"])
+    assert logged.data.params["train.ngf"] == "8" and logged.data.params["seed"] == "0"
+    assert {"loss_d", "loss_g", "d_real", "d_fake", "grad_norm_g", "images_per_s"} <= set(
+        logged.data.metrics
+    )
+    history = mlflow.tracking.MlflowClient().get_metric_history(run["run_id"], "loss_d")
+    assert [m.step for m in history] == [5, 10, 15, 20]
+    digests = [i.dataset.digest for i in logged.inputs.dataset_inputs]
+    assert digests == [extra["dataset_hash"][:32]]
+
+    # Run again: the finished checkpoint is picked up, nothing is retrained.
+    train.main()
+    again = json.loads((workspace / "metrics/train.json").read_text())
+    assert again["resumed_from_step"] == 20 and again["steps"] == 20
+
+
+def test_train_stage_without_prepared_data_names_the_stage(workspace: Path) -> None:
+    from pipeline import train
+
+    (workspace / "data/prepared").unlink()
+    with pytest.raises(StageError, match="dvc repro prepare"):
+        train.main()
+
+
+def test_train_stage_turns_bad_options_into_stage_errors(workspace: Path) -> None:
+    from pipeline import train
+
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["train"]["conditional"] = True
+    params["train"]["model"] = "dcgan"
+    params["train"]["batch_size"] = 5000
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(StageError, match="batch_size"):
+        train.main()
+
+
+def test_dvc_train_stage_tracks_every_train_option() -> None:
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["train"]
+    listed = {p for p in stage["params"] if isinstance(p, str)}
+    assert {f"train.{name}" for name in TrainConfig.model_fields} <= listed
+    assert set(yaml.safe_load((REPO / "params.yaml").read_text())["train"]) == set(
+        TrainConfig.model_fields
+    )
