@@ -52,16 +52,18 @@ def main() -> None:
         f"{parity.worst:.2g}"
     )
     print(
-        f"{'batch':>5} {'ORT ms':>9} {'eager ms':>9} {'ORT img/s':>10} {'eager img/s':>12} "
-        f"{'ORT/eager':>9}"
+        f"{'batch':>5} {'ORT ms':>8} {'eager ms':>9} {'ORT img/s':>10} {'eager img/s':>12} "
+        f"{'ORT/eager':>9} | best: {'ORT ms':>8} {'eager ms':>9} {'ORT/eager':>9}"
     )
     for batch in (1, 64):
         r = result[f"batch_{batch}"]
         print(
-            f"{batch:>5} {r['ort_ms']:>9.3f} {r['torch_ms']:>9.3f} {r['ort_samples_per_s']:>10.0f}"
-            f" {r['torch_samples_per_s']:>12.0f} {r['speedup']:>8.2f}×"
+            f"{batch:>5} {r['ort_ms']:>8.3f} {r['torch_ms']:>9.3f} {r['ort_samples_per_s']:>10.0f}"
+            f" {r['torch_samples_per_s']:>12.0f} {r['speedup']:>8.2f}× |       "
+            f"{r['ort_best_ms']:>8.3f} {r['torch_best_ms']:>9.3f} {r['best_speedup']:>8.2f}×"
         )
-    speedup = result["batch_1"]["speedup"]
+    print("(median of the timed calls; best = the fastest call, least hurt by a busy CPU)")
+    speedup = min(result["batch_1"]["speedup"], result["batch_1"]["best_speedup"])
     verdict = "meets" if speedup >= TARGET_SPEEDUP_B1 else "MISSES"
     print(f"batch-1 speedup {speedup:.2f}× {verdict} the {TARGET_SPEEDUP_B1}× target")
 
