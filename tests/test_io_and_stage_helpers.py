@@ -43,3 +43,11 @@ def test_queued_experiments_track_into_the_repository_database(
     assert common.tracking_uri() == f"sqlite:///{(tmp_path / 'repo').resolve()}/mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
     assert common.tracking_uri() == "http://mlflow.example:5000"
+
+
+def test_atomic_outs_are_readable_like_ordinary_files(tmp_path: Path) -> None:
+    reference = tmp_path / "plain.txt"
+    reference.write_text("x")
+    target = tmp_path / "atomic.json"
+    write_json(target, {})
+    assert target.stat().st_mode & 0o777 == reference.stat().st_mode & 0o777
