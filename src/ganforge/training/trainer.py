@@ -203,21 +203,24 @@ class GANTrainer:
     # ----------------------------------------------------------------- Algorithm 1
     def train_step(self) -> None:
         """One iteration: k discriminator updates, then one generator update."""
-        for _ in range(self.config.d_steps):
+        k = self.config.d_steps
+        for i in range(k):
             real, labels = self.sampler.next_batch()
-            self.discriminator_step(real, labels)
-        self.generator_step(real, labels)
+            fake = self.generate(real.shape[0], labels, for_generator_step=i == k - 1)
+            self.discriminator_step(real, fake, labels)
+        # G has not changed since it drew `fake`: they are samples of the current G, so G's
+        # step reuses them (as the PyTorch example does) rather than paying another forward.
+        self.generator_step(real, fake, labels)
         if self.ema is not None:
             self.ema.update(self.g_core, self.step)
 
-    def discriminator_step(self, real: torch.Tensor, labels: torch.Tensor) -> None:
+    def discriminator_step(
+        self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor
+    ) -> None:
         """Ascend log D(x) + log(1 - D(G(z))) (descend `discriminator_loss`)."""
         labels = labels if self.spec.conditional else None
-        z = self.noise(real.shape[0])
-        with torch.no_grad(), self.precision.autocast():
-            fake = self.g_sample(z, labels)
         # One forward of real and fake together: BatchNorm sees one batch, DDP syncs once.
-        both = self.instance_noise(torch.cat([real, fake.to(real.dtype)]))
+        both = self.instance_noise(torch.cat([real, fake.detach().to(real.dtype)]))
         both_labels = torch.cat([labels, labels]) if labels is not None else None
         with self.precision.autocast():
             real_logits, fake_logits = self.D(both, both_labels).float().chunk(2)
@@ -234,19 +237,26 @@ class GANTrainer:
             self._stats["spread_real"] = _spread(real)
             self._stats["spread_fake"] = _spread(fake)
 
-    def generator_step(self, real: torch.Tensor, labels: torch.Tensor) -> None:
-        """Descend G's loss on D's verdict about fresh samples; D is held fixed."""
+    def generator_step(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor) -> None:
+        """Descend G's loss on D's verdict about its samples; D is held fixed."""
         labels = labels if self.spec.conditional else None
-        z = self.noise(real.shape[0])
         self.d_core.requires_grad_(False)
         with self.precision.autocast():
-            fake = self.G(z, labels)
             loss = generator_loss(self.judge_fakes(real, fake, labels), self.config.loss)
         self._stats["grad_norm_g"] = self._update(loss, self.G, self.opt_g, self.scaler_g)
         self.d_core.requires_grad_(True)
         self._accumulate(loss_g=loss.detach())
 
     # ----------------------------------------------------------------- step helpers
+    def generate(
+        self, n: int, labels: torch.Tensor, for_generator_step: bool = False
+    ) -> torch.Tensor:
+        """n samples of G for fresh z; with the autograd graph when G's step will use them."""
+        labels = labels[:n] if self.spec.conditional else None
+        z = self.noise(n)
+        with torch.set_grad_enabled(for_generator_step), self.precision.autocast():
+            return (self.G if for_generator_step else self.g_sample)(z, labels)
+
     def judge_fakes(
         self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None
     ) -> torch.Tensor:
