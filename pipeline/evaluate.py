@@ -1,0 +1,160 @@
+"""Stage `evaluate`: score the trained generator against the held-out test split.
+
+models/generator.pt + models/classifier.pt + data/prepared -> metrics/eval.json,
+plots/eval_samples.png, plots/class_histogram.csv; all of it also into the generator's MLflow run.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from typing import Any
+
+import torch
+
+from ganforge.classifier import NoClassifierError, load_classifier
+from ganforge.data import DataError, load_meta, load_split
+from ganforge.device import resolve_device
+from ganforge.io import atomic_path, write_json
+from ganforge.metrics import EvalResult, build_feature_net, evaluate_images, evaluate_toy
+from ganforge.models import load_discriminator, load_generator
+from pipeline.common import (
+    CLASSIFIER_PATH,
+    GENERATOR_PATH,
+    METRICS_DIR,
+    PLOTS_DIR,
+    PREPARED_DIR,
+    StageError,
+    log_params,
+    mlflow_run,
+    require_upstream,
+    setup_logging,
+)
+from pipeline.params import flatten, load_params
+
+METRICS_FILE = METRICS_DIR / "eval.json"
+SAMPLES_PNG = PLOTS_DIR / "eval_samples.png"
+HISTOGRAM_CSV = PLOTS_DIR / "class_histogram.csv"
+
+
+def main() -> None:
+    log = setup_logging()
+    params = load_params()
+    cfg = params.evaluate
+    require_upstream(GENERATOR_PATH, PREPARED_DIR)
+    try:
+        device = resolve_device(cfg.device)
+        meta = load_meta(PREPARED_DIR)
+        splits = {s: load_split(PREPARED_DIR, s, mmap=False) for s in ("train", "val", "test")}
+    except (ValueError, DataError) as err:
+        raise StageError(f"evaluate: {err}") from None
+    generator, spec, extra = load_generator(GENERATOR_PATH, cfg.use_ema, device)
+    pair = {s: (split.data, split.labels) for s, split in splits.items()}
+
+    if splits["test"].kind == "points":
+        disc = load_discriminator(GENERATOR_PATH, device)
+        result = evaluate_toy(generator, spec, meta, pair["test"], cfg, disc, params.seed, device)
+    else:
+        classifier = _classifier(cfg.backend)
+        try:
+            net = build_feature_net(cfg.backend, classifier, cfg.inception_weights)
+        except (FileNotFoundError, ModuleNotFoundError) as err:
+            raise StageError(f"evaluate.backend = inception: {err}") from None
+        result = evaluate_images(
+            generator, spec, net.to(device), pair["train"], pair["test"], cfg,
+            val=pair["val"], classifier=classifier, class_names=list(meta.get("classes") or []),
+            seed=params.seed, device=device,
+        )  # fmt: skip
+    result.metrics["weights"] = extra.get("weights")
+    result.metrics["dataset"] = meta.get("dataset")
+    write_json(METRICS_FILE, result.metrics)
+    _write_histogram(result)
+    _write_samples(result, meta)
+    log.info("evaluate: %s", {k: _round(v) for k, v in result.metrics.items()})
+
+    with mlflow_run("evaluate", params.mlflow.experiment):
+        import mlflow
+
+        log_params(flatten({"evaluate": cfg.model_dump(mode="json")}))
+        numeric = {
+            f"eval.{k}": float(v)
+            for k, v in result.metrics.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        }
+        mlflow.log_metrics(numeric)
+        for path in (METRICS_FILE, SAMPLES_PNG, HISTOGRAM_CSV):
+            mlflow.log_artifact(str(path), artifact_path="evaluate")
+
+
+def _classifier(backend: str) -> Any:
+    """The domain classifier: required by the classifier backend, optional for inception."""
+    if backend == "classifier":
+        require_upstream(CLASSIFIER_PATH)
+    if not CLASSIFIER_PATH.exists():
+        return None
+    try:
+        return load_classifier(CLASSIFIER_PATH)[0]
+    except NoClassifierError as err:
+        if backend == "classifier":
+            raise StageError(f"evaluate.backend = classifier: {err}") from None
+        return None
+
+
+def _round(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def _write_histogram(result: EvalResult) -> None:
+    """plots/class_histogram.csv (class, generated, real): classes, ring modes or 1-D bins."""
+    rows = result.class_rows
+    if not rows and result.real_points is not None and result.samples.shape[1] == 1:
+        fake, real = result.samples.flatten(), result.real_points.flatten()
+        lo = float(min(fake.min(), real.min()))
+        hi = float(max(fake.max(), real.max()))
+        edges = torch.linspace(lo, hi + 1e-6, 41)
+        centres = (edges[:-1] + edges[1:]) / 2
+        gen_h = torch.histogram(fake.double(), edges.double()).hist
+        real_h = torch.histogram(real.double(), edges.double()).hist
+        rows = [
+            {"class": f"{c:.3f}", "generated": int(g), "real": int(r)}
+            for c, g, r in zip(centres.tolist(), gen_h.tolist(), real_h.tolist(), strict=True)
+        ]
+    with atomic_path(HISTOGRAM_CSV) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["class", "generated", "real"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _write_samples(result: EvalResult, meta: dict[str, Any]) -> None:
+    """plots/eval_samples.png: an image grid, or a scatter / histogram of toy samples."""
+    if result.real_points is None:
+        from torchvision.utils import make_grid, save_image
+
+        grid = make_grid(result.samples.float() / 255.0, nrow=8, padding=2)
+        with atomic_path(SAMPLES_PNG) as tmp:
+            save_image(grid, tmp, format="png")
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fake = result.samples[:5000].numpy()
+    real = result.real_points.numpy()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if fake.shape[1] >= 2:
+        ax.scatter(real[:, 0], real[:, 1], s=2, alpha=0.4, label="real (test)")
+        ax.scatter(fake[:, 0], fake[:, 1], s=2, alpha=0.4, label="generated")
+        ax.set_aspect("equal")
+    else:
+        ax.hist(real[:, 0], bins=60, density=True, alpha=0.5, label="real (test)")
+        ax.hist(fake[:, 0], bins=60, density=True, alpha=0.5, label="generated")
+    ax.set_title(f"{meta.get('dataset')}: generated vs real")
+    ax.legend(loc="upper right")
+    with atomic_path(SAMPLES_PNG) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""The evaluate stage and `evaluate_images` / `evaluate_toy` end to end on tiny data."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from ganforge.classifier import save_classifier, save_placeholder, train_classifier
+from ganforge.config import ClassifierConfig, EvaluateConfig
+from ganforge.data import load_meta, load_split
+from ganforge.metrics import ClassifierFeatureNet, evaluate_images
+from ganforge.models import GeneratorSpec, build_discriminator, build_generator, save_generator
+
+SMALL = {"num_samples": 300, "batch_size": 128, "kid_subset_size": 100, "kid_subsets": 5}
+IMAGE_KEYS = {
+    "fid", "fid_floor", "fid_over_floor", "kid_mean", "kid_std", "kid_subset_size", "is_mean",
+    "is_std", "num_samples", "real_samples", "precision", "recall", "pr_samples",
+    "classes_covered", "class_kl", "eval_seconds",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier(prepared_digits_16: Path):
+    train = load_split(prepared_digits_16, "train")
+    cfg = ClassifierConfig(epochs=3, width=8, feature_dim=32)
+    return train_classifier(train.data, train.labels, 10, cfg, seed=0).model
+
+
+@pytest.fixture(scope="module")
+def blank_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import mlflow
+
+    db = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+    return db
+
+
+def _stage_dir(tmp: Path, monkeypatch, blank_db: Path, prepared: Path, evaluate: dict) -> str:
+    import mlflow
+
+    shutil.copy(blank_db, tmp / "mlflow.db")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp)
+    shutil.copytree(prepared, "data/prepared")
+    Path("params.yaml").write_text(
+        yaml.safe_dump({"mlflow": {"experiment": "eval-test"}, "evaluate": evaluate})
+    )
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("eval-test")
+    with mlflow.start_run() as run:
+        pass
+    Path("models").mkdir()
+    Path("models/mlflow_run.json").write_text(json.dumps({"run_id": run.info.run_id}))
+    return run.info.run_id
+
+
+def test_evaluate_stage_writes_metrics_plots_and_logs_to_the_generator_run(
+    tmp_path, monkeypatch, blank_db, prepared_digits_16, tiny_classifier
+) -> None:
+    import mlflow
+
+    from pipeline import evaluate as stage
+
+    run_id = _stage_dir(tmp_path, monkeypatch, blank_db, prepared_digits_16, SMALL)
+    spec = GeneratorSpec(arch="dcgan", nz=8, sample_shape=(1, 16, 16), ngf=8, ndf=8)
+    torch.manual_seed(0)
+    save_generator("models/generator.pt", spec, build_generator(spec))
+    save_classifier("models/classifier.pt", tiny_classifier)
+    stage.main()
+
+    metrics = json.loads(Path("metrics/eval.json").read_text())
+    assert IMAGE_KEYS <= set(metrics)
+    assert metrics["num_samples"] == 300 and metrics["real_samples"] == 360
+    assert metrics["fid"] > metrics["fid_floor"] > 0  # an untrained G is far from the data
+    assert 0 <= metrics["classes_covered"] <= 10 and metrics["weights"] == "raw"
+    with open("plots/class_histogram.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["class"] for r in rows] == [str(k) for k in range(10)]
+    assert sum(int(r["generated"]) for r in rows) == 300
+    assert sum(int(r["real"]) for r in rows) == 360
+    assert Path("plots/eval_samples.png").stat().st_size > 0
+    run = mlflow.get_run(run_id)
+    assert run.data.metrics["eval.fid"] == pytest.approx(metrics["fid"])
+    assert run.data.params["evaluate.num_samples"] == "300"
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "evaluate")}
+    assert "evaluate/eval.json" in artifacts and "evaluate/eval_samples.png" in artifacts
+
+
+def test_evaluation_is_deterministic_for_a_seed_and_reports_conditional_accuracy(
+    prepared_digits_16, tiny_classifier
+) -> None:
+    spec = GeneratorSpec(arch="dcgan", nz=8, sample_shape=(1, 16, 16), num_classes=10, ngf=8)
+    torch.manual_seed(0)
+    G = build_generator(spec).eval()
+    splits = {s: load_split(prepared_digits_16, s) for s in ("train", "val", "test")}
+    pair = {s: (x.data, x.labels) for s, x in splits.items()}
+    cfg = EvaluateConfig(**SMALL)
+    net = ClassifierFeatureNet(tiny_classifier)
+
+    def run(seed: int) -> dict:
+        m = evaluate_images(G, spec, net, pair["train"], pair["test"], cfg, seed=seed).metrics
+        return {k: v for k, v in m.items() if "seconds" not in k}
+
+    first = run(0)
+    assert run(0) == first
+    assert run(1)["fid"] != first["fid"]
+    assert 0 <= first["conditional_accuracy"] <= 1
+
+
+def test_mlp_generator_on_images_gets_a_parzen_score(prepared_digits_16, tiny_classifier) -> None:
+    spec = GeneratorSpec(arch="mlp", nz=8, sample_shape=(1, 16, 16), ngf=32, ndf=32)
+    G = build_generator(spec).eval()
+    splits = {s: load_split(prepared_digits_16, s) for s in ("train", "val", "test")}
+    pair = {s: (x.data, x.labels) for s, x in splits.items()}
+    result = evaluate_images(
+        G, spec, ClassifierFeatureNet(tiny_classifier), pair["train"], pair["test"],
+        EvaluateConfig(**SMALL), val=pair["val"],
+    )  # fmt: skip
+    m = result.metrics
+    assert m["parzen_samples"] == 300 and m["parzen_ll_se"] > 0 and m["parzen_sigma"] > 0
+    assert result.samples.shape == (64, 1, 16, 16) and result.samples.dtype == torch.uint8
+
+
+def test_evaluate_stage_on_the_ring_reports_modes(
+    tmp_path, monkeypatch, blank_db, prepared_ring
+) -> None:
+    from pipeline import evaluate as stage
+
+    _stage_dir(tmp_path, monkeypatch, blank_db, prepared_ring, {"num_samples": 1000})
+    spec = GeneratorSpec(arch="mlp", nz=2, sample_shape=(2,), ngf=16, ndf=16)
+    save_generator(
+        "models/generator.pt", spec, build_generator(spec), discriminator=build_discriminator(spec)
+    )
+    stage.main()
+    m = json.loads(Path("metrics/eval.json").read_text())
+    assert 0 <= m["modes_covered"] <= m["num_modes"] == 8
+    assert m["real_high_quality_fraction"] > 0.95 and "v_value" in m and m["num_samples"] == 1000
+    with open("plots/class_histogram.csv") as f:
+        assert len(list(csv.DictReader(f))) == 8
+    assert load_meta("data/prepared")["dataset"] == "ring_2d"
+
+
+def test_evaluate_stage_stops_with_clear_messages(
+    tmp_path, monkeypatch, blank_db, prepared_digits_16
+) -> None:
+    from pipeline import evaluate as stage
+    from pipeline.common import StageError
+
+    _stage_dir(tmp_path, monkeypatch, blank_db, prepared_digits_16, SMALL)
+    spec = GeneratorSpec(arch="dcgan", nz=8, sample_shape=(1, 16, 16), ngf=8, ndf=8)
+    save_generator("models/generator.pt", spec, build_generator(spec))
+    with pytest.raises(StageError, match="classifier.pt is missing"):
+        stage.main()
+    save_placeholder("models/classifier.pt", "celeba has no class labels")
+    with pytest.raises(StageError, match="no class labels.*backend: inception"):
+        stage.main()
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # an empty hub cache
+    Path("params.yaml").write_text(yaml.safe_dump({"evaluate": {"backend": "inception"}}))
+    with pytest.raises(StageError, match="pt_inception-2015-12-05-6726825d.pth") as err:
+        stage.main()
+    assert "evaluate.inception_weights" in str(err.value) and "curl -LO" in str(err.value)
