@@ -134,7 +134,7 @@ def evaluate_images(
     }
     m["fid"] = frechet_distance(real.features, fake.features)
     m["fid_floor"] = frechet_distance(floor_ref.features, real.features)
-    m["fid_over_floor"] = m["fid"] / m["fid_floor"] if m["fid_floor"] > 0 else math.inf
+    m["fid_over_floor"] = m["fid"] / m["fid_floor"] if m["fid_floor"] > 0 else None
     m["kid_mean"], m["kid_std"], m["kid_subset_size"] = kernel_inception_distance(
         real.features, fake.features, config.kid_subsets, config.kid_subset_size, seed
     )
