@@ -166,3 +166,53 @@ def test_evaluate_stage_stops_with_clear_messages(
     with pytest.raises(StageError, match="pt_inception-2015-12-05-6726825d.pth") as err:
         stage.main()
     assert "evaluate.inception_weights" in str(err.value) and "curl -LO" in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def prepared_gaussian(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ganforge.config import PrepareConfig
+    from ganforge.data import prepare_dataset
+
+    out = tmp_path_factory.mktemp("gauss") / "prepared"
+    prepare_dataset(PrepareConfig(dataset="gaussian_1d", num_points=2000), seed=0, out_dir=out)
+    return out
+
+
+def test_toy_measures_of_the_optimal_gan_on_the_1d_gaussian(prepared_gaussian: Path) -> None:
+    from ganforge.metrics import evaluate_toy
+
+    meta = load_meta(prepared_gaussian)
+    test = load_split(prepared_gaussian, "test")
+
+    class Perfect(torch.nn.Module):  # G(z) = mean + std z: exactly p_data
+        def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+            return meta["mean"] + meta["std"] * z[:, :1]
+
+    class Undecided(torch.nn.Module):  # D* = 1/2 everywhere
+        def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+            return torch.zeros(len(x))
+
+    spec = GeneratorSpec(arch="mlp", nz=4, sample_shape=(1,))
+    cfg = EvaluateConfig(num_samples=5000)
+    m = evaluate_toy(Perfect(), spec, meta, (test.data, test.labels), cfg, Undecided()).metrics
+    assert m["jsd"] < 0.005 and m["jsd_max"] == pytest.approx(0.6931, abs=1e-4)
+    assert m["v_value"] == pytest.approx(-1.3863, abs=1e-4) and m["v_value_gap"] == 0.0
+    assert m["fake_mean"] == pytest.approx(meta["mean"], abs=0.05) and m["num_samples"] == 5000
+
+
+def test_evaluate_stage_on_the_1d_gaussian(
+    tmp_path, monkeypatch, blank_db, prepared_gaussian
+) -> None:
+    from pipeline import evaluate as stage
+
+    _stage_dir(tmp_path, monkeypatch, blank_db, prepared_gaussian, {"num_samples": 1000})
+    spec = GeneratorSpec(arch="mlp", nz=4, sample_shape=(1,), ngf=16, ndf=16)
+    save_generator(
+        "models/generator.pt", spec, build_generator(spec), discriminator=build_discriminator(spec)
+    )
+    stage.main()
+    m = json.loads(Path("metrics/eval.json").read_text())
+    assert 0 <= m["jsd"] <= m["jsd_max"] and "v_value" in m and "d_real" in m
+    with open("plots/class_histogram.csv") as f:
+        assert len(list(csv.DictReader(f))) == 40
+    assert Path("plots/eval_samples.png").stat().st_size > 0
