@@ -45,7 +45,7 @@ def main() -> None:
     try:
         device = resolve_device(cfg.device)
         meta = load_meta(PREPARED_DIR)
-        splits = {s: load_split(PREPARED_DIR, s, mmap=False) for s in ("train", "val", "test")}
+        splits = {s: load_split(PREPARED_DIR, s) for s in ("train", "val", "test")}
     except (ValueError, DataError) as err:
         raise StageError(f"evaluate: {err}") from None
     generator, spec, extra = load_generator(GENERATOR_PATH, cfg.use_ema, device)
