@@ -128,6 +128,8 @@ def main() -> None:
     if not dist.is_main:
         logging.getLogger("ganforge").setLevel(logging.WARNING)
     grids = SampleGrid(SAMPLES_DIR)
+    if dist.is_main:
+        SAMPLES_DIR.mkdir(parents=True, exist_ok=True)  # a DVC out even before the first grid
     run_ctx = (
         mlflow_run("train", params.mlflow.experiment, params.mlflow.run_name)
         if dist.is_main

@@ -208,7 +208,7 @@ def _spec():
 
 
 def test_health_monitor_warns_when_d_wins(caplog) -> None:
-    monitor = HealthMonitor(patience=2)
+    monitor = HealthMonitor(d_fake_floor=0.02, patience=2)
     row = dict(step=1, d_fake=0.001, grad_norm_g=1e-6, diversity=1.0)
     with caplog.at_level(logging.WARNING):
         for _ in range(3):
@@ -217,6 +217,13 @@ def test_health_monitor_warns_when_d_wins(caplog) -> None:
     monitor.on_log(None, dict(row, d_fake=0.4, diversity=0.01))  # type: ignore[arg-type]
     monitor.on_log(None, dict(row, d_fake=0.4, diversity=0.01))  # type: ignore[arg-type]
     assert "collapse" in monitor.warnings[-1]
+
+
+def test_sample_plots_for_toy_points(tmp_path: Path) -> None:
+    points = torch.randn(64, 2)
+    config = tiny(model="mlp", nz=2, ngf=8, ndf=8, max_steps=None, epochs=1, batch_size=32)
+    fit(config, points, callbacks=[SampleGrid(tmp_path)])
+    assert [p.name for p in tmp_path.iterdir()] == ["epoch_0001.png"]
 
 
 def test_data_too_small_for_a_batch_is_a_clear_error(images) -> None:

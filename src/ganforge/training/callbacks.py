@@ -87,13 +87,37 @@ class SampleGrid(Callback):
         from torchvision.utils import save_image
 
         samples = trainer.fixed_samples()
-        if samples.dim() != 4:  # toy points: no image to draw
-            return
-        nrow = self.nrow or max(1, int(math.sqrt(samples.shape[0])))
         path = self.directory / f"epoch_{epoch:04d}.png"
-        with atomic_path(path) as tmp:
-            save_image(samples, tmp, nrow=nrow, normalize=True, value_range=(-1, 1), format="png")
+        if samples.dim() == 4:
+            nrow = self.nrow or max(1, int(math.sqrt(samples.shape[0])))
+            with atomic_path(path) as tmp:
+                save_image(
+                    samples, tmp, nrow=nrow, normalize=True, value_range=(-1, 1), format="png"
+                )
+        elif samples.dim() == 2 and samples.shape[1] in (1, 2):
+            _plot_points(samples, path, f"epoch {epoch}")
+        else:
+            return
         self.paths.append(path)
+
+
+def _plot_points(points, path: Path, title: str) -> None:
+    """Toy data: a histogram (1-D) or a scatter plot (2-D) of the fixed-z samples."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=80)
+    if points.shape[1] == 1:
+        ax.hist(points[:, 0].numpy(), bins=30)
+    else:
+        ax.scatter(points[:, 0].numpy(), points[:, 1].numpy(), s=6)
+        ax.set_aspect("equal")
+    ax.set_title(title)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
 
 
 class HealthMonitor(Callback):
@@ -106,10 +130,10 @@ class HealthMonitor(Callback):
 
     def __init__(
         self,
-        d_fake_floor: float = 0.02,
+        d_fake_floor: float = 0.01,
         vanishing_grad: float = 1e-3,
         collapse_ratio: float = 0.1,
-        patience: int = 3,
+        patience: int = 5,
     ) -> None:
         self.d_fake_floor, self.vanishing_grad = d_fake_floor, vanishing_grad
         self.collapse_ratio, self.patience = collapse_ratio, patience
@@ -120,11 +144,14 @@ class HealthMonitor(Callback):
         self._d_wins = self._d_wins + 1 if row["d_fake"] < self.d_fake_floor else 0
         if self._d_wins == self.patience:
             fading = row["grad_norm_g"] < self.vanishing_grad
+            minimax = getattr(getattr(trainer, "config", None), "loss", None) == "minimax"
             self._warn(
                 f"step {row['step']}: D wins: D(G(z)) = {row['d_fake']:.3g} for "
                 f"{self.patience} log steps, G grad norm {row['grad_norm_g']:.3g}"
                 + (" (vanishing: G has stopped learning)" if fading else "")
-                + "; try loss: non_saturating, a lower lr_d, label_smoothing or instance_noise"
+                + "; if it persists try "
+                + ("loss: non_saturating, " if minimax else "")
+                + "a lower lr_d, label_smoothing or instance_noise"
             )
         diversity = row.get("diversity", math.nan)
         collapsed = math.isfinite(diversity) and diversity < self.collapse_ratio
