@@ -122,6 +122,9 @@ def test_finished_run_resumes_to_nothing(images, tmp_path: Path) -> None:
     assert again.resumed_from == 6 and again.step == 6 and len(again.history) == 3
     longer = fit(tiny(max_steps=8), x, y, checkpoint_dir=tmp_path)  # train on
     assert longer.resumed_from == 6 and longer.step == 8
+    shorter = fit(tiny(max_steps=4), x, y, checkpoint_dir=tmp_path)  # cannot un-train: afresh
+    assert shorter.resumed_from is None and shorter.step == 4
+    assert "beyond this run's 4 steps" in shorter.restart_reasons[0]
 
 
 def test_model_change_starts_fresh_with_a_warning(images, tmp_path: Path, caplog) -> None:

@@ -431,6 +431,10 @@ class GANTrainer:
         spec = self.spec.model_dump(mode="json")
         config = self.config.model_dump(mode="json")
         reasons = restart_reasons(state, spec, config, self.seed, self.dataset_hash)
+        if int(state.get("step", 0)) > self.total_steps:
+            reasons.append(
+                f"it is at step {state.get('step')}, beyond this run's {self.total_steps} steps"
+            )
         if reasons:
             self.restart_reasons = reasons
             log.warning(
