@@ -233,3 +233,24 @@ def test_data_too_small_for_a_batch_is_a_clear_error(images) -> None:
     x, y = images
     with pytest.raises(ValueError, match="batch_size"):
         fit(tiny(batch_size=200), x, y)
+
+
+def test_a_changed_learning_rate_starts_fresh(images, tmp_path: Path) -> None:
+    """Resuming under another lr would match no uninterrupted run: DVC's result must not
+    depend on which checkpoints happen to lie in the persisted folder."""
+    x, y = images
+    fit(tiny(), x, y, checkpoint_dir=tmp_path)
+    other = fit(tiny(lr_g=1e-3, max_steps=8), x, y, checkpoint_dir=tmp_path)
+    assert other.resumed_from is None
+    assert any("lr_g changed" in r for r in other.restart_reasons)
+    logging_only = fit(tiny(lr_g=1e-3, max_steps=8, log_every=4), x, y, checkpoint_dir=tmp_path)
+    assert logging_only.resumed_from == 8
+
+
+def test_training_on_equals_an_uninterrupted_longer_run(images, tmp_path: Path) -> None:
+    x, y = images
+    fit(tiny(), x, y, checkpoint_dir=tmp_path / "a")
+    longer = fit(tiny(max_steps=8), x, y, checkpoint_dir=tmp_path / "a")
+    straight = fit(tiny(max_steps=8), x, y, checkpoint_dir=tmp_path / "b")
+    assert longer.resumed_from == 6
+    assert_same_state(straight.generator.state_dict(), longer.generator.state_dict())

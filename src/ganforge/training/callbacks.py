@@ -76,12 +76,21 @@ class HistoryCSV(Callback):
 
 
 class SampleGrid(Callback):
-    """A grid of G's samples for the fixed z, one PNG per epoch: `<dir>/epoch_XXXX.png`."""
+    """A grid of G's samples for the fixed z, one PNG per epoch: `<dir>/epoch_XXXX.png`.
+
+    The folder outlives a killed run (a persisted DVC out), so a resumed run keeps the grids
+    of the epochs before the kill; a run that starts afresh first removes the old ones.
+    """
 
     def __init__(self, directory: str | Path, nrow: int | None = None) -> None:
         self.directory = Path(directory)
         self.nrow = nrow
         self.paths: list[Path] = []
+
+    def on_fit_start(self, trainer: GANTrainer) -> None:
+        if trainer.resumed_from is None:
+            for stale in self.directory.glob("epoch_*.png"):
+                stale.unlink()
 
     def on_epoch_end(self, trainer: GANTrainer, epoch: int) -> None:
         from torchvision.utils import save_image

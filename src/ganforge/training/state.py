@@ -16,9 +16,14 @@ log = logging.getLogger(__name__)
 
 LAST_CHECKPOINT = "last.pt"
 
-# Options that shape the networks, their optimizer state or the data order: a checkpoint
-# written under other values cannot continue this run, which then starts afresh.
-RESTART_FIELDS = ("optimizer", "batch_size")
+# A checkpoint continues a run only when the result equals an uninterrupted run under the
+# current options. These options change neither the weights nor the batches drawn:
+HARMLESS_FIELDS = frozenset(
+    {"log_every", "checkpoint_every", "num_sample_images", "device", "compile"}
+)
+# and these only say where to stop: the data order, noise and optimizer steps up to any step
+# do not depend on them (except instance noise, which is annealed over the run's length).
+LENGTH_FIELDS = frozenset({"epochs", "max_steps"})
 
 
 def capture_rng(device: torch.device) -> dict[str, Any]:
@@ -93,18 +98,14 @@ def restart_reasons(
             "model changed: " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in diff.items())
         )
     old = state.get("config", {})
-    for key in RESTART_FIELDS:
-        if old.get(key) != config.get(key):
-            reasons.append(f"{key} changed: {old.get(key)!r} -> {config.get(key)!r}")
-    if (old.get("ema_decay") is None) != (config.get("ema_decay") is None):
-        reasons.append("EMA switched on or off")
+    for key, value in config.items():
+        if key in HARMLESS_FIELDS or old.get(key) == value:
+            continue
+        if key in LENGTH_FIELDS and not (config.get("instance_noise") or 0):
+            continue
+        reasons.append(f"{key} changed: {old.get(key)!r} -> {value!r}")
     if state.get("seed") != seed:
         reasons.append(f"seed changed: {state.get('seed')!r} -> {seed!r}")
     if dataset_hash is not None and state.get("dataset_hash") not in (None, dataset_hash):
         reasons.append(f"data changed: hash {state.get('dataset_hash')} -> {dataset_hash}")
     return reasons
-
-
-def changed_options(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """Options that differ but still allow resuming (learning rates, epochs, logging...)."""
-    return {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}

@@ -42,7 +42,6 @@ from ganforge.training.precision import resolve_precision
 from ganforge.training.state import (
     LAST_CHECKPOINT,
     capture_rng,
-    changed_options,
     load_state,
     restart_reasons,
     restore_rng,
@@ -160,9 +159,6 @@ class GANTrainer:
         self.scaler_g = self.precision.make_scaler()
         self.scaler_d = self.precision.make_scaler()
         self.G, self.D = self._wrap(self.g_core), self._wrap(self.d_core)
-        self._d_batchnorm = any(
-            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.d_core.modules()
-        )
         self.g_sample = torch.compile(self.g_core) if config.compile else self.g_core
         self.d_on_fakes = torch.compile(self.d_core) if config.compile else self.d_core
 
@@ -190,14 +186,17 @@ class GANTrainer:
         c = self.config
         if c.optimizer == "adam":
             return torch.optim.Adam(
-                module.parameters(), lr=lr, betas=(c.beta1, c.beta2), foreach=True
+                module.parameters(), lr=lr, betas=(c.beta1, c.beta2), fused=True
             )
         return torch.optim.SGD(module.parameters(), lr=lr, momentum=c.momentum, foreach=True)
 
     def _wrap(self, module: nn.Module) -> nn.Module:
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            module = DistributedDataParallel(module, device_ids=ids)
+            # Buffers (BatchNorm statistics) are not broadcast at every forward: D runs twice
+            # before one backward, which that broadcast would break. `_sync_buffers` makes
+            # ranks agree before anything is saved.
+            module = DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
         return torch.compile(module) if self.config.compile else module
 
     # ----------------------------------------------------------------- Algorithm 1
@@ -210,7 +209,7 @@ class GANTrainer:
             self.discriminator_step(real, fake, labels)
         # G has not changed since it drew `fake`: they are samples of the current G, so G's
         # step reuses them (as the PyTorch example does) rather than paying another forward.
-        self.generator_step(real, fake, labels)
+        self.generator_step(fake, labels)
         if self.ema is not None:
             self.ema.update(self.g_core, self.step)
 
@@ -219,11 +218,13 @@ class GANTrainer:
     ) -> None:
         """Ascend log D(x) + log(1 - D(G(z))) (descend `discriminator_loss`)."""
         labels = labels if self.spec.conditional else None
-        # One forward of real and fake together: BatchNorm sees one batch, DDP syncs once.
-        both = self.instance_noise(torch.cat([real, fake.detach().to(real.dtype)]))
-        both_labels = torch.cat([labels, labels]) if labels is not None else None
+        # Real and fake go through D separately (as in Radford et al.'s code): a BatchNorm D
+        # then normalises fakes with fake-batch statistics here and in G's step alike, so both
+        # steps judge with the same function. Under DDP, D is wrapped with
+        # broadcast_buffers=False so that two forwards before one backward are legal.
         with self.precision.autocast():
-            real_logits, fake_logits = self.D(both, both_labels).float().chunk(2)
+            real_logits = self.D(self.instance_noise(real), labels).float()
+            fake_logits = self.D(self.instance_noise(fake.detach().to(real.dtype)), labels).float()
             loss = discriminator_loss(
                 real_logits, fake_logits, self.config.loss, self.config.label_smoothing
             )
@@ -237,12 +238,12 @@ class GANTrainer:
             self._stats["spread_real"] = _spread(real)
             self._stats["spread_fake"] = _spread(fake)
 
-    def generator_step(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor) -> None:
+    def generator_step(self, fake: torch.Tensor, labels: torch.Tensor) -> None:
         """Descend G's loss on D's verdict about its samples; D is held fixed."""
         labels = labels if self.spec.conditional else None
         self.d_core.requires_grad_(False)
         with self.precision.autocast():
-            loss = generator_loss(self.judge_fakes(real, fake, labels), self.config.loss)
+            loss = generator_loss(self.d_on_fakes(fake, labels).float(), self.config.loss)
         self._stats["grad_norm_g"] = self._update(loss, self.G, self.opt_g, self.scaler_g)
         self.d_core.requires_grad_(True)
         self._accumulate(loss_g=loss.detach())
@@ -256,22 +257,6 @@ class GANTrainer:
         z = self.noise(n)
         with torch.set_grad_enabled(for_generator_step), self.precision.autocast():
             return (self.G if for_generator_step else self.g_sample)(z, labels)
-
-    def judge_fakes(
-        self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None
-    ) -> torch.Tensor:
-        """D's logits for `fake` in G's step, as D saw fakes in its own step.
-
-        D's BatchNorm normalises the real+fake batch of the D step with the statistics of the
-        mix; judged alone, a batch of fakes would be normalised differently and D's verdict in
-        G's step would be about another function (G learns nothing: we measured D(G(z)) near 0
-        in the D step and near 1 in the G step). So a BatchNorm D sees the same mix here.
-        """
-        if not self._d_batchnorm:
-            return self.d_on_fakes(fake, labels)
-        both = torch.cat([real, fake.to(real.dtype)])
-        both_labels = torch.cat([labels, labels]) if labels is not None else None
-        return self.d_on_fakes(both, both_labels)[real.shape[0] :]
 
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.spec.nz, device=self.device)
@@ -444,13 +429,6 @@ class GANTrainer:
                 "; ".join(reasons),
             )
             return False
-        changed = changed_options(state.get("config", {}), config)
-        if changed:
-            log.warning(
-                "resuming with changed options (%s): the result will differ from an "
-                "uninterrupted run under either setting",
-                ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items()),
-            )
         self.load_state_dict(state)
         self.resumed_from = self.step
         log.info("resumed from step %d of %d", self.step, self.total_steps)
