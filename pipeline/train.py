@@ -161,9 +161,7 @@ def main() -> None:
                 dataset_hash=meta.get("content_hash"),
                 dist=dist,
             )
-        except NonFiniteLossError as err:
-            raise StageError(f"train: {err}") from None
-        except ValueError as err:
+        except (NonFiniteLossError, ValueError) as err:
             raise StageError(f"train: {err}") from None
         finally:
             if not dist.is_main:
