@@ -10,14 +10,13 @@ import csv
 import math
 from typing import Any
 
-import torch
-
 from ganforge.classifier import NoClassifierError, load_classifier
 from ganforge.data import DataError, load_meta, load_split
 from ganforge.device import resolve_device
 from ganforge.io import atomic_path, write_json
 from ganforge.metrics import EvalResult, build_feature_net, evaluate_images, evaluate_toy
 from ganforge.models import load_discriminator, load_generator
+from ganforge.plots import plot_points
 from pipeline.common import (
     CLASSIFIER_PATH,
     GENERATOR_PATH,
@@ -106,23 +105,10 @@ def _round(value: Any) -> Any:
 
 def _write_histogram(result: EvalResult) -> None:
     """plots/class_histogram.csv (class, generated, real): classes, ring modes or 1-D bins."""
-    rows = result.class_rows
-    if not rows and result.real_points is not None and result.samples.shape[1] == 1:
-        fake, real = result.samples.flatten(), result.real_points.flatten()
-        lo = float(min(fake.min(), real.min()))
-        hi = float(max(fake.max(), real.max()))
-        edges = torch.linspace(lo, hi + 1e-6, 41)
-        centres = (edges[:-1] + edges[1:]) / 2
-        gen_h = torch.histogram(fake.double(), edges.double()).hist
-        real_h = torch.histogram(real.double(), edges.double()).hist
-        rows = [
-            {"class": f"{c:.3f}", "generated": int(g), "real": int(r)}
-            for c, g, r in zip(centres.tolist(), gen_h.tolist(), real_h.tolist(), strict=True)
-        ]
     with atomic_path(HISTOGRAM_CSV) as tmp, tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["class", "generated", "real"])
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(result.class_rows)
 
 
 def _write_samples(result: EvalResult, meta: dict[str, Any]) -> None:
@@ -134,26 +120,8 @@ def _write_samples(result: EvalResult, meta: dict[str, Any]) -> None:
         with atomic_path(SAMPLES_PNG) as tmp:
             save_image(grid, tmp, format="png")
         return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fake = result.samples[:5000].numpy()
-    real = result.real_points.numpy()
-    fig, ax = plt.subplots(figsize=(5, 5))
-    if fake.shape[1] >= 2:
-        ax.scatter(real[:, 0], real[:, 1], s=2, alpha=0.4, label="real (test)")
-        ax.scatter(fake[:, 0], fake[:, 1], s=2, alpha=0.4, label="generated")
-        ax.set_aspect("equal")
-    else:
-        ax.hist(real[:, 0], bins=60, density=True, alpha=0.5, label="real (test)")
-        ax.hist(fake[:, 0], bins=60, density=True, alpha=0.5, label="generated")
-    ax.set_title(f"{meta.get('dataset')}: generated vs real")
-    ax.legend(loc="upper right")
-    with atomic_path(SAMPLES_PNG) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    title = f"{meta.get('dataset')}: generated vs real"
+    plot_points(result.samples[:5000], SAMPLES_PNG, title, real=result.real_points, size=5)
 
 
 if __name__ == "__main__":

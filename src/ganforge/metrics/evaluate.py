@@ -37,6 +37,7 @@ from ganforge.metrics.parzen import parzen_score
 from ganforge.metrics.precision_recall import precision_recall
 from ganforge.metrics.toy import jensen_shannon_1d, ring_coverage, value_function
 from ganforge.models import GeneratorSpec
+from ganforge.plots import histogram_rows
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +232,7 @@ def evaluate_toy(
         m["jsd"] = jensen_shannon_1d(fake, real, mean, std)
         m["jsd_max"] = math.log(2.0)
         m["fake_mean"], m["fake_std"] = fake.mean().item(), fake.std().item()
-        rows = []
+        rows = histogram_rows(fake, real)
     else:
         raise ValueError(f"no toy measures for data set {dataset!r}")
     if discriminator is not None and not spec.conditional:

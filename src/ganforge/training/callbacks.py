@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganforge.io import atomic_path
+from ganforge.plots import plot_points
 
 if TYPE_CHECKING:
     from ganforge.training.trainer import GANTrainer, TrainResult
@@ -104,29 +105,10 @@ class SampleGrid(Callback):
                     samples, tmp, nrow=nrow, normalize=True, value_range=(-1, 1), format="png"
                 )
         elif samples.dim() == 2 and samples.shape[1] in (1, 2):
-            _plot_points(samples, path, f"epoch {epoch}")
+            plot_points(samples, path, f"epoch {epoch}")
         else:
             return
         self.paths.append(path)
-
-
-def _plot_points(points, path: Path, title: str) -> None:
-    """Toy data: a histogram (1-D) or a scatter plot (2-D) of the fixed-z samples."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4, 4), dpi=80)
-    if points.shape[1] == 1:
-        ax.hist(points[:, 0].numpy(), bins=30)
-    else:
-        ax.scatter(points[:, 0].numpy(), points[:, 1].numpy(), s=6)
-        ax.set_aspect("equal")
-    ax.set_title(title)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
 
 
 class HealthMonitor(Callback):
