@@ -254,3 +254,11 @@ def test_training_on_equals_an_uninterrupted_longer_run(images, tmp_path: Path) 
     straight = fit(tiny(max_steps=8), x, y, checkpoint_dir=tmp_path / "b")
     assert longer.resumed_from == 6
     assert_same_state(straight.generator.state_dict(), longer.generator.state_dict())
+
+
+def test_health_monitor_quiet_while_g_still_learns() -> None:
+    """D ahead with a healthy G gradient (the non-saturating loss early on) is no alarm."""
+    monitor = HealthMonitor(d_fake_floor=0.02, patience=2)
+    for step in range(5):
+        monitor.on_log(None, dict(step=step, d_fake=0.001, grad_norm_g=0.5, diversity=1.0))  # type: ignore[arg-type]
+    assert monitor.warnings == []

@@ -132,15 +132,17 @@ class HealthMonitor(Callback):
         self.warnings: list[str] = []
 
     def on_log(self, trainer: GANTrainer, row: dict[str, float]) -> None:
-        self._d_wins = self._d_wins + 1 if row["d_fake"] < self.d_fake_floor else 0
+        # D ahead of G is common early on; it is a problem once G's gradient fades with it
+        # (the saturating minimax loss does that by design), so only then is it a warning.
+        d_wins = row["d_fake"] < self.d_fake_floor
+        fading = row["grad_norm_g"] < self.vanishing_grad
+        self._d_wins = self._d_wins + 1 if d_wins and fading else 0
         if self._d_wins == self.patience:
-            fading = row["grad_norm_g"] < self.vanishing_grad
             minimax = getattr(getattr(trainer, "config", None), "loss", None) == "minimax"
             self._warn(
-                f"step {row['step']}: D wins: D(G(z)) = {row['d_fake']:.3g} for "
-                f"{self.patience} log steps, G grad norm {row['grad_norm_g']:.3g}"
-                + (" (vanishing: G has stopped learning)" if fading else "")
-                + "; if it persists try "
+                f"step {row['step']}: D wins: D(G(z)) = {row['d_fake']:.3g} and G's gradient "
+                f"norm {row['grad_norm_g']:.3g} for {self.patience} log steps (vanishing: G "
+                "has stopped learning); try "
                 + ("loss: non_saturating, " if minimax else "")
                 + "a lower lr_d, label_smoothing or instance_noise"
             )
