@@ -142,6 +142,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--width", type=int, default=64, help="ngf = ndf")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time ganforge with train.compile: true (the first steps compile, ~1 min)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = TrainConfig(
@@ -158,8 +163,9 @@ def main() -> None:
     )
     print(
         f"{'size':>5} {'examples img/s':>15} {'(0 workers)':>12} {'ganforge img/s':>15} "
-        f"{'ratio':>6} {'(vs 0 workers)':>15}"
-    )
+        f"{'ratio':>6} {'(vs 0 workers)':>15}" + (f" {'compiled img/s':>15} {'ratio':>6}"
+        if args.compile else "")
+    )  # fmt: skip
     for size in args.sizes:
         images = digits(size)
         runs = {
@@ -167,13 +173,20 @@ def main() -> None:
             "reference_0": reference_run(images, config, workers=0),
             "ganforge": ganforge_run(images, config),
         }
+        if args.compile:
+            runs["compiled"] = ganforge_run(images, config.model_copy(update={"compile": True}))
         median = measure(runs, args.steps, args.rounds)
-        ref, ref0, ours = (args.batch_size / median[k] for k in runs)
-        print(
-            f"{size:>5} {ref:>15.1f} {ref0:>12.1f} {ours:>15.1f} {ours / ref:>6.2f} "
-            f"{ours / ref0:>15.2f}",
-            flush=True,
+        ref, ref0, ours = (
+            args.batch_size / median[k] for k in ("reference", "reference_0", "ganforge")
         )
+        line = (
+            f"{size:>5} {ref:>15.1f} {ref0:>12.1f} {ours:>15.1f} {ours / ref:>6.2f} "
+            f"{ours / ref0:>15.2f}"
+        )
+        if args.compile:
+            compiled = args.batch_size / median["compiled"]
+            line += f" {compiled:>15.1f} {compiled / ref:>6.2f}"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -50,11 +50,12 @@ def main() -> None:
     generator, spec, extra = load_generator(GENERATOR_PATH, cfg.use_ema, device)
     pair = {s: (split.data, split.labels) for s, split in splits.items()}
 
+    classifier_info: dict[str, Any] = {}
     if splits["test"].kind == "points":
         disc = load_discriminator(GENERATOR_PATH, device)
         result = evaluate_toy(generator, spec, meta, pair["test"], cfg, disc, params.seed, device)
     else:
-        classifier = _classifier(cfg.backend)
+        classifier, classifier_info = _classifier(cfg.backend)
         try:
             net = build_feature_net(cfg.backend, classifier, cfg.inception_weights)
         except (FileNotFoundError, ModuleNotFoundError) as err:
@@ -75,6 +76,11 @@ def main() -> None:
         import mlflow
 
         log_params(flatten({"evaluate": cfg.model_dump(mode="json")}))
+        if classifier_info.get("config"):  # the feature net the scores depend on
+            log_params(flatten({"classifier": classifier_info["config"]}))
+            accuracy = (classifier_info.get("metrics") or {}).get("test_accuracy")
+            if accuracy is not None:
+                mlflow.log_metric("classifier.test_accuracy", float(accuracy))
         numeric = {
             f"eval.{k}": float(v)
             for k, v in result.metrics.items()
@@ -85,18 +91,21 @@ def main() -> None:
             mlflow.log_artifact(str(path), artifact_path="evaluate")
 
 
-def _classifier(backend: str) -> Any:
-    """The domain classifier: required by the classifier backend, optional for inception."""
+def _classifier(backend: str) -> tuple[Any, dict[str, Any]]:
+    """The domain classifier and what it was saved with (its config, its test accuracy).
+
+    Required by the classifier backend, optional for inception (class coverage uses it).
+    """
     if backend == "classifier":
         require_upstream(CLASSIFIER_PATH)
     if not CLASSIFIER_PATH.exists():
-        return None
+        return None, {}
     try:
-        return load_classifier(CLASSIFIER_PATH)[0]
+        return load_classifier(CLASSIFIER_PATH)
     except NoClassifierError as err:
         if backend == "classifier":
             raise StageError(f"evaluate.backend = classifier: {err}") from None
-        return None
+        return None, {}
 
 
 def _round(value: Any) -> Any:

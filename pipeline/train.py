@@ -144,7 +144,15 @@ def main() -> None:
     )
     with run_ctx as run, Progress(*columns, disable=not dist.is_main) as progress:
         if dist.is_main:
-            log_params(flatten({"seed": params.seed, "train": config.model_dump(mode="json")}))
+            log_params(
+                flatten(
+                    {
+                        "seed": params.seed,
+                        "prepare": params.prepare.model_dump(mode="json"),
+                        "train": config.model_dump(mode="json"),
+                    }
+                )
+            )
             _log_dataset(meta)
         callbacks = [grids, HistoryCSV(HISTORY_CSV), HealthMonitor(), ProgressBar(progress)]
         if dist.is_main:

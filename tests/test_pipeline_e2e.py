@@ -122,8 +122,13 @@ def test_one_mlflow_run_holds_params_and_all_stage_metrics(
     metrics = {r[0] for r in db.execute("select key from metrics where run_uuid=?", (run_id,))}
     assert params["train.lr_g"] == "0.0002"
     assert params["train.max_steps"] == "6"
+    assert params["prepare.dataset"] == "digits"
+    assert params["classifier.epochs"] == "2"
+    assert params["evaluate.num_samples"] == "120"
+    assert params["export.opset"] == "18"
     assert {"loss_d", "loss_g", "d_real", "d_fake"} <= metrics
     assert {"eval.fid", "eval.fid_floor", "eval.kid_mean", "eval.is_mean"} <= metrics
+    assert "classifier.test_accuracy" in metrics
     assert any("max_abs_diff" in m for m in metrics)
 
 
