@@ -102,10 +102,10 @@ def _quiet_mlflow() -> None:
 def mlflow_run(stage: str, experiment: str, run_name: str | None = None) -> Iterator[Any]:
     """Open the MLflow run of the current generator for `stage`.
 
-    `train` starts a new run and records its id in RUN_FILE (a DVC out); later stages reopen
-    that run so that one generator is one row in `mlflow ui`. When the recorded run is not in
-    this tracking store (a fresh clone with a DVC remote but another MLflow server), a new run
-    is started and tagged with the missing id rather than failing the stage.
+    `train` starts a new run and, when it succeeds, records its id in RUN_FILE (a DVC out);
+    later stages reopen that run so that one generator is one row in `mlflow ui`. When the
+    recorded run is not in this tracking store (a fresh clone with a DVC remote but another
+    MLflow server), a new run is started and tagged with the missing id rather than failing.
     """
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -138,9 +138,11 @@ def mlflow_run(stage: str, experiment: str, run_name: str | None = None) -> Iter
         if os.environ.get("DVC_EXP_NAME"):
             tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
         mlflow.set_tags(tags)
+        yield run
+        # Only a trained generator gets its run recorded: a failed train leaves the previous
+        # record (and MLflow marks the failed run FAILED).
         if stage == "train":
             write_json(RUN_FILE, {"run_id": run.info.run_id, "experiment": experiment})
-        yield run
 
 
 def log_params(params: dict[str, Any]) -> None:

@@ -118,3 +118,18 @@ def test_dvc_train_stage_tracks_every_train_option() -> None:
     assert set(yaml.safe_load((REPO / "params.yaml").read_text())["train"]) == set(
         TrainConfig.model_fields
     )
+
+
+def test_a_failed_train_keeps_the_previous_run_record(workspace: Path) -> None:
+    """evaluate and export log into the recorded run: a failed train must not replace it."""
+    from pipeline import train
+
+    record = workspace / "models" / "mlflow_run.json"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text('{"run_id": "previous"}')
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["train"]["batch_size"] = 5000  # more than the data: fails inside the run
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(StageError):
+        train.main()
+    assert json.loads(record.read_text()) == {"run_id": "previous"}

@@ -12,11 +12,6 @@ def build_generator(spec: GeneratorSpec) -> nn.Module:
     if spec.arch == "dcgan":
         from ganforge.models.dcgan import DCGANGenerator
 
-        if not spec.is_image:
-            raise ValueError(
-                f"dcgan generates images but the data are points of shape {spec.sample_shape}: "
-                "set train.model: mlp for toy data sets"
-            )
         channels, size, _ = spec.sample_shape
         return DCGANGenerator(spec.nz, channels, size, spec.ngf, spec.num_classes)
     from ganforge.models.mlp import MLPGenerator

@@ -8,27 +8,15 @@ first layer, and a final 4×4 conv to one logit. No pooling, no fully connected 
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from ganforge.models.init import dcgan_init
+from ganforge.models.spec import dcgan_levels
 
 # Widths double per halving of resolution, up to 8× ngf/ndf as in the paper's 64×64 net;
 # capped there so that 128 and 256 px nets stay trainable in memory.
 MAX_WIDTH_MULT = 8
-
-
-def _levels(image_size: int) -> int:
-    """Number of stride-2 stages between 4×4 and `image_size`."""
-    log2 = math.log2(image_size)
-    if image_size < 16 or image_size > 256 or not log2.is_integer():
-        raise ValueError(
-            f"DCGAN needs a power-of-two image size from 16 to 256, got {image_size}: "
-            "set prepare.image_size to 16, 32, 64, 128 or 256"
-        )
-    return int(log2) - 2
 
 
 def _widths(base: int, levels: int) -> list[int]:
@@ -48,7 +36,7 @@ class DCGANGenerator(nn.Module):
         num_classes: int = 0,
     ) -> None:
         super().__init__()
-        levels = _levels(image_size)
+        levels = dcgan_levels(image_size)
         widths = _widths(ngf, levels)
         self.nz, self.num_classes = nz, num_classes
         # cGAN (Mirza & Osindero 2014): the label enters G as a learned embedding next to z.
@@ -88,7 +76,7 @@ class DCGANDiscriminator(nn.Module):
         num_classes: int = 0,
     ) -> None:
         super().__init__()
-        levels = _levels(image_size)
+        levels = dcgan_levels(image_size)
         widths = _widths(ndf, levels)[::-1]  # [ndf, 2ndf, ..., 8ndf]
         layers: list[nn.Module] = [
             nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False),

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def dcgan_levels(image_size: int) -> int:
+    """Number of stride-2 stages of a DCGAN between 4×4 and `image_size` (16..256, 2^k)."""
+    log2 = math.log2(image_size) if image_size > 0 else 0.5
+    if image_size < 16 or image_size > 256 or not log2.is_integer():
+        raise ValueError(
+            f"DCGAN needs a power-of-two image size from 16 to 256, got {image_size}: "
+            "set prepare.image_size to 16, 32, 64, 128 or 256"
+        )
+    return int(log2) - 2
 
 
 class GeneratorSpec(BaseModel):
@@ -23,6 +35,21 @@ class GeneratorSpec(BaseModel):
     # and dropout on its hidden units. Ignored by dcgan.
     maxout_pieces: int = Field(5, ge=0)
     dropout: float = Field(0.5, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _buildable(self) -> GeneratorSpec:
+        # Refuse here what no network could be built for, before any run or file is made.
+        if self.arch == "dcgan":
+            if len(self.sample_shape) != 3:
+                raise ValueError(
+                    f"dcgan generates images but the data are points of shape "
+                    f"{self.sample_shape}: set train.model: mlp for toy data sets"
+                )
+            _, height, width = self.sample_shape
+            if height != width:
+                raise ValueError(f"DCGAN needs square images, got {height}×{width}")
+            dcgan_levels(height)
+        return self
 
     @property
     def conditional(self) -> bool:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -67,6 +68,16 @@ def make_spec(
             "train.conditional is true but the data have no class labels: "
             "set train.conditional: false"
         )
+    try:
+        return _spec(config, sample_shape, num_classes, class_names)
+    except ValidationError as err:  # one plain sentence per problem, not pydantic's layout
+        problems = (e["msg"].removeprefix("Value error, ") for e in err.errors())
+        raise ValueError("; ".join(problems)) from None
+
+
+def _spec(
+    config: TrainConfig, sample_shape: Sequence[int], num_classes: int, class_names: Sequence[str]
+) -> GeneratorSpec:
     return GeneratorSpec(
         arch=config.model,
         nz=config.nz,
