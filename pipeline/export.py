@@ -99,7 +99,13 @@ def main() -> None:
             "exporting %s generator (%s weights), opset %d", spec.arch, meta.weights, cfg.opset
         )
         parity = _export_checked(G, spec, meta, ONNX_PATH, cfg, fp16=False)
-        log.info("parity: max |ORT - torch| = %.3g (atol %g)", parity["worst"], cfg.atol)
+        log.info(
+            "exported %s (opset %d); parity: max |ORT - torch| = %.3g (atol %g)",
+            ONNX_PATH,
+            cfg.opset,
+            parity["worst"],
+            cfg.atol,
+        )
         metrics: dict[str, Any] = {
             "max_abs_diff": parity["worst"],  # worst over parity_batches, per batch below
             "opset": cfg.opset,

@@ -169,11 +169,7 @@ def export_generator(
     model = to_onnx(generator, spec, opset=opset, metadata=metadata, fp16=fp16)
     target = save_onnx(model, path)
     onnx.checker.check_model(str(target), full_check=True)
-    log.info(
-        "exported %s generator to %s (opset %d%s)",
-        spec.arch,
-        target,
-        opset,
-        ", fp16" if fp16 else "",
-    )
+    # debug: callers that write through a temp file report the final path themselves
+    log.debug("exported %s generator to %s (opset %d%s)", spec.arch, target, opset,
+              ", fp16" if fp16 else "")  # fmt: skip
     return target
