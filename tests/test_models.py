@@ -100,6 +100,47 @@ def test_conditional_mlp_uses_labels() -> None:
         d(x)
 
 
+@pytest.mark.parametrize("arch", ["dcgan", "mlp"])
+@pytest.mark.parametrize("conditioning", ["projection", "concat"])
+def test_conditional_discriminator_reads_the_label_its_way(arch: str, conditioning: str) -> None:
+    spec = GeneratorSpec(
+        arch=arch,
+        nz=4,
+        sample_shape=(1, 16, 16),
+        ngf=4,
+        ndf=4,
+        num_classes=3,
+        dropout=0.0,
+        d_conditioning=conditioning,
+    )
+    d = build_discriminator(spec).eval()
+    first = next(m for m in d.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    width_in = first.in_channels if arch == "dcgan" else first.in_features
+    base = 1 if arch == "dcgan" else 16 * 16
+    if conditioning == "concat":  # one-hot y joins the input; no projection embedding
+        assert width_in == base + 3 and d.embed is None
+    else:
+        assert width_in == base and isinstance(d.embed, nn.Embedding)
+    x = torch.randn(1, 1, 16, 16).repeat(3, 1, 1, 1)
+    with torch.no_grad():
+        logits = d(x, torch.tensor([0, 1, 2]))
+    assert logits.shape == (3,) and len(set(logits.tolist())) == 3  # same x, other verdicts
+    with pytest.raises(ValueError, match="conditional"):
+        d(x)
+
+
+def test_label_planes_keep_channels_last() -> None:
+    from ganforge.models.dcgan import concat_label_planes
+
+    x = torch.randn(2, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+    joined = concat_label_planes(x, torch.tensor([2, 0]), 4)
+    assert joined.shape == (2, 7, 8, 8)
+    assert joined.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(joined[:, :3], x)
+    assert torch.equal(joined[0, 3:, 5, 5], torch.tensor([0.0, 0.0, 1.0, 0.0]))
+    assert torch.equal(joined[1, 3:].sum(dim=(1, 2)), torch.tensor([64.0, 0.0, 0.0, 0.0]))
+
+
 def test_builders_dispatch_and_refuse_dcgan_on_points() -> None:
     spec = GeneratorSpec(arch="mlp", nz=3, sample_shape=(1,), ngf=8, ndf=8, maxout_pieces=3)
     assert isinstance(build_generator(spec), MLPGenerator)

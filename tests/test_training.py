@@ -82,11 +82,17 @@ class Kill(Callback):
             raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("model", ["dcgan", "mlp"])
-def test_killed_run_resumes_to_the_same_weights(images, tmp_path: Path, model: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "d_conditioning"),
+    [("dcgan", "projection"), ("dcgan", "concat"), ("mlp", "concat")],
+)
+def test_killed_run_resumes_to_the_same_weights(
+    images, tmp_path: Path, model: str, d_conditioning: str
+) -> None:
     x, y = images
     config = tiny(
         model=model,
+        d_conditioning=d_conditioning,
         max_steps=7,
         checkpoint_every=3,
         instance_noise=0.1,

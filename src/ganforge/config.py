@@ -75,6 +75,9 @@ class TrainConfig(Options):
 
     model: Literal["dcgan", "mlp"] = "dcgan"
     conditional: bool = False
+    # How a conditional D reads the label: "projection" (Miyato & Koyama 2018) or "concat"
+    # (one-hot labels joined to D's input, Mirza & Osindero 2014). Unused when unconditional.
+    d_conditioning: Literal["projection", "concat"] = "projection"
     nz: int = Field(100, ge=1)
     # dcgan: base widths of G / D; mlp: widths of the two hidden layers of G / D.
     ngf: int = Field(64, ge=1)

@@ -31,7 +31,9 @@ def build_discriminator(spec: GeneratorSpec) -> nn.Module:
                 f"{spec.sample_shape}: set train.model: mlp for toy data sets"
             )
         channels, size, _ = spec.sample_shape
-        return DCGANDiscriminator(channels, size, spec.ndf, spec.num_classes)
+        return DCGANDiscriminator(
+            channels, size, spec.ndf, spec.num_classes, conditioning=spec.d_conditioning
+        )
     from ganforge.models.mlp import MLPDiscriminator
 
     return MLPDiscriminator(
@@ -40,4 +42,5 @@ def build_discriminator(spec: GeneratorSpec) -> nn.Module:
         spec.num_classes,
         maxout_pieces=spec.maxout_pieces,
         dropout=spec.dropout,
+        conditioning=spec.d_conditioning,
     )

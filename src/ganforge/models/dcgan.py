@@ -9,10 +9,11 @@ first layer, and a final 4×4 conv to one logit. No pooling, no fully connected 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ganforge.models.init import dcgan_init
-from ganforge.models.spec import dcgan_levels
+from ganforge.models.spec import Conditioning, dcgan_levels
 
 # Widths double per halving of resolution, up to 8× ngf/ndf as in the paper's 64×64 net;
 # capped there so that 128 and 256 px nets stay trainable in memory.
@@ -66,7 +67,12 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """images [B, C, H, W] (+ labels [B]) -> logits [B]."""
+    """images [B, C, H, W] (+ labels [B]) -> logits [B].
+
+    A conditional D reads the label by `conditioning`: "projection" (Miyato & Koyama 2018:
+    logit += <embed(y), pooled features>) or "concat" (Mirza & Osindero 2014: y joins D's
+    input, here as one-hot planes next to the image channels).
+    """
 
     def __init__(
         self,
@@ -74,12 +80,16 @@ class DCGANDiscriminator(nn.Module):
         image_size: int = 64,
         ndf: int = 64,
         num_classes: int = 0,
+        conditioning: Conditioning = "projection",
     ) -> None:
         super().__init__()
         levels = dcgan_levels(image_size)
         widths = _widths(ndf, levels)[::-1]  # [ndf, 2ndf, ..., 8ndf]
+        self.num_classes = num_classes
+        self.concat = bool(num_classes) and conditioning == "concat"
+        in_channels = channels + num_classes if self.concat else channels
         layers: list[nn.Module] = [
-            nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False),
+            nn.Conv2d(in_channels, widths[0], 4, 2, 1, bias=False),
             nn.LeakyReLU(0.2, True),
         ]
         for w_in, w_out in zip(widths, widths[1:], strict=False):
@@ -90,15 +100,27 @@ class DCGANDiscriminator(nn.Module):
             ]
         self.features = nn.Sequential(*layers)
         self.head = nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False)
-        # Projection discriminator (Miyato & Koyama 2018): logit += <embed(y), pooled features>.
-        self.embed = nn.Embedding(num_classes, widths[-1]) if num_classes else None
+        projection = bool(num_classes) and not self.concat
+        self.embed = nn.Embedding(num_classes, widths[-1]) if projection else None
         self.apply(dcgan_init)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes and labels is None:
+            raise ValueError("this discriminator is conditional: pass labels")
+        if self.concat:
+            x = concat_label_planes(x, labels, self.num_classes)
         h = self.features(x)
         logits = self.head(h).flatten()
         if self.embed is not None:
-            if labels is None:
-                raise ValueError("this discriminator is conditional: pass labels")
             logits = logits + (self.embed(labels) * h.sum(dim=(2, 3))).sum(dim=1)
         return logits
+
+
+def concat_label_planes(x: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """x [B, C, H, W] with one-hot planes of `labels` appended: [B, C + num_classes, H, W]."""
+    planes = F.one_hot(labels, num_classes).to(x.dtype)[:, :, None, None]
+    planes = planes.expand(-1, -1, *x.shape[2:])
+    # Keep the input's layout (channels_last stays channels_last for the first conv).
+    fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
+    joined = torch.cat([x, planes], dim=1)
+    return joined.contiguous(memory_format=fmt) if fmt else joined

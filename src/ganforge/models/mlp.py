@@ -7,7 +7,8 @@ The paper's MNIST net: G 100 -> 1200 -> 1200 -> 784, D 784 -> 240x5 -> 240x5 -> 
 dropout 0.5 on the hidden units (0.2 on the input): `hidden=(1200, 1200)` and
 `hidden=(240, 240), maxout_pieces=5, dropout=0.5, input_dropout=0.2` reproduce it.
 Conditional variants (Mirza & Osindero 2014): G reads a learned label embedding next to z;
-D adds a projection term <embed(y), h> to its logit (Miyato & Koyama 2018).
+D either adds a projection term <embed(y), h> to its logit (Miyato & Koyama 2018) or reads
+one-hot y joined to its input (the paper's concatenation).
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from ganforge.models.spec import Conditioning
 
 
 def _widths(hidden: int | Sequence[int]) -> list[int]:
@@ -75,7 +79,9 @@ class MLPDiscriminator(nn.Module):
     """samples [B, *sample_shape] (+ labels [B]) -> logits [B].
 
     `maxout_pieces` >= 2 gives maxout units as in the paper; 0 gives LeakyReLU(0.2) units
-    instead (1 piece would be a linear unit, and is refused).
+    instead (1 piece would be a linear unit, and is refused). A conditional D reads the label
+    by `conditioning`: "projection" (a term <embed(y), h> on the logit) or "concat" (one-hot
+    y joined to the flattened input, as in Mirza & Osindero 2014).
     """
 
     def __init__(
@@ -86,13 +92,16 @@ class MLPDiscriminator(nn.Module):
         maxout_pieces: int = 5,
         dropout: float = 0.5,
         input_dropout: float = 0.0,
+        conditioning: Conditioning = "projection",
     ) -> None:
         super().__init__()
         if maxout_pieces == 1 or maxout_pieces < 0:
             raise ValueError(
                 f"maxout_pieces={maxout_pieces}: use 2 or more for maxout units, 0 for LeakyReLU"
             )
-        width = math.prod(int(s) for s in sample_shape)
+        self.num_classes = num_classes
+        self.concat = bool(num_classes) and conditioning == "concat"
+        width = math.prod(int(s) for s in sample_shape) + (num_classes if self.concat else 0)
         layers: list[nn.Module] = [nn.Flatten()]
         if input_dropout > 0:
             layers.append(nn.Dropout(input_dropout))
@@ -106,13 +115,17 @@ class MLPDiscriminator(nn.Module):
             width = w
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(width, 1)
-        self.embed = nn.Embedding(num_classes, width) if num_classes else None
+        projection = bool(num_classes) and not self.concat
+        self.embed = nn.Embedding(num_classes, width) if projection else None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes and labels is None:
+            raise ValueError("this discriminator is conditional: pass labels")
+        if self.concat:
+            one_hot = F.one_hot(labels, self.num_classes).to(x.dtype)
+            x = torch.cat([x.flatten(1), one_hot], dim=1)
         h = self.features(x)
         logits = self.head(h).flatten()
         if self.embed is not None:
-            if labels is None:
-                raise ValueError("this discriminator is conditional: pass labels")
             logits = logits + (self.embed(labels) * h).sum(dim=1)
         return logits

@@ -7,6 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# How a conditional discriminator reads the label: a projection term on its logit
+# (Miyato & Koyama 2018) or one-hot labels joined to its input (Mirza & Osindero 2014).
+Conditioning = Literal["projection", "concat"]
+
 
 def dcgan_levels(image_size: int) -> int:
     """Number of stride-2 stages of a DCGAN between 4×4 and `image_size` (16..256, 2^k)."""
@@ -35,6 +39,8 @@ class GeneratorSpec(BaseModel):
     # and dropout on its hidden units. Ignored by dcgan.
     maxout_pieces: int = Field(5, ge=0)
     dropout: float = Field(0.5, ge=0.0, lt=1.0)
+    # How a conditional D reads the label (ignored when unconditional).
+    d_conditioning: Conditioning = "projection"
 
     @model_validator(mode="after")
     def _buildable(self) -> GeneratorSpec:
