@@ -147,6 +147,9 @@ def test_builders_dispatch_and_refuse_dcgan_on_points() -> None:
     d = build_discriminator(spec)
     assert isinstance(d, MLPDiscriminator)
     assert [m for m in d.modules() if isinstance(m, Maxout)][0].pieces == 3
+    paper = GeneratorSpec(arch="mlp", nz=3, sample_shape=(4,), input_dropout=0.2, dropout=0.5)
+    rates = [m.p for m in build_discriminator(paper).modules() if isinstance(m, nn.Dropout)]
+    assert rates == [0.2, 0.5, 0.5]  # on the input, then after each hidden layer
     with pytest.raises(ValueError, match="mlp"):
         build_generator(GeneratorSpec(arch="dcgan", nz=3, sample_shape=(2,)))
     with pytest.raises(ValueError, match="mlp"):

@@ -85,6 +85,8 @@ class TrainConfig(Options):
     # mlp D (Goodfellow et al. 2014): maxout pieces per unit (0: LeakyReLU), hidden dropout.
     maxout_pieces: int = Field(5, ge=0)
     dropout: float = Field(0.5, ge=0.0, lt=1.0)
+    # mlp D: dropout on its input (the paper's MNIST net used 0.2; ruinous on 1-D toy data).
+    input_dropout: float = Field(0.0, ge=0.0, lt=1.0)
     loss: Literal["non_saturating", "minimax", "hinge"] = "non_saturating"
     d_steps: int = Field(1, ge=1)
     optimizer: Literal["adam", "sgd"] = "adam"

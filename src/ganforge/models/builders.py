@@ -42,5 +42,6 @@ def build_discriminator(spec: GeneratorSpec) -> nn.Module:
         spec.num_classes,
         maxout_pieces=spec.maxout_pieces,
         dropout=spec.dropout,
+        input_dropout=spec.input_dropout,
         conditioning=spec.d_conditioning,
     )

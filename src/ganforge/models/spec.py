@@ -36,9 +36,10 @@ class GeneratorSpec(BaseModel):
     ndf: int = Field(64, ge=1)
     class_names: tuple[str, ...] = ()
     # MLP discriminator (Goodfellow et al. 2014): maxout pieces per unit (0: LeakyReLU units)
-    # and dropout on its hidden units. Ignored by dcgan.
+    # and dropout on its hidden units and on its input. Ignored by dcgan.
     maxout_pieces: int = Field(5, ge=0)
     dropout: float = Field(0.5, ge=0.0, lt=1.0)
+    input_dropout: float = Field(0.0, ge=0.0, lt=1.0)
     # How a conditional D reads the label (ignored when unconditional).
     d_conditioning: Conditioning = "projection"
 

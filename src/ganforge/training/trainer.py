@@ -88,6 +88,7 @@ def _spec(
         class_names=tuple(class_names) if config.conditional else (),
         maxout_pieces=config.maxout_pieces,
         dropout=config.dropout,
+        input_dropout=config.input_dropout,
         d_conditioning=config.d_conditioning,
     )
 
