@@ -15,6 +15,7 @@ from ganforge.classifier import save_classifier, save_placeholder, train_classif
 from ganforge.config import ClassifierConfig, EvaluateConfig
 from ganforge.data import load_meta, load_split
 from ganforge.metrics import ClassifierFeatureNet, evaluate_images
+from ganforge.metrics.features import FeatureNet
 from ganforge.models import GeneratorSpec, build_discriminator, build_generator, save_generator
 
 SMALL = {"num_samples": 300, "batch_size": 128, "kid_subset_size": 100, "kid_subsets": 5}
@@ -112,6 +113,37 @@ def test_evaluation_is_deterministic_for_a_seed_and_reports_conditional_accuracy
     assert run(0) == first
     assert run(1)["fid"] != first["fid"]
     assert 0 <= first["conditional_accuracy"] <= 1
+
+
+def test_another_feature_net_still_has_the_classifier_judge_classes(
+    prepared_digits_16, tiny_classifier
+) -> None:
+    class OtherFeatures(FeatureNet):  # stands in for Inception: not the classifier's own net
+        name = "other"
+
+        def __init__(self, classifier) -> None:
+            super().__init__()
+            self.inner = classifier
+            self.feature_dim, self.num_classes = classifier.feature_dim, classifier.num_classes
+
+        def forward(self, images):
+            features, logits = self.inner.features_and_logits(images)
+            return features, -logits  # its own "classes": only the classifier may judge them
+
+    spec = GeneratorSpec(arch="dcgan", nz=8, sample_shape=(1, 16, 16), num_classes=10, ngf=8)
+    torch.manual_seed(0)
+    G = build_generator(spec).eval()
+    splits = {s: load_split(prepared_digits_16, s) for s in ("train", "test")}
+    pair = {s: (x.data, x.labels) for s, x in splits.items()}
+    cfg = EvaluateConfig(**SMALL)
+    own = evaluate_images(G, spec, ClassifierFeatureNet(tiny_classifier), *pair.values(), cfg)
+    other = evaluate_images(
+        G, spec, OtherFeatures(tiny_classifier), *pair.values(), cfg, classifier=tiny_classifier
+    )
+    assert other.metrics["backend"] == "other"
+    assert other.class_rows == own.class_rows  # same samples, same judge, same classes
+    for key in ("classes_covered", "class_kl", "conditional_accuracy"):
+        assert other.metrics[key] == own.metrics[key]
 
 
 def test_mlp_generator_on_images_gets_a_parzen_score(prepared_digits_16, tiny_classifier) -> None:

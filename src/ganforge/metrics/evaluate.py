@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganforge.classifier import DomainClassifier
+from ganforge.classifier import DomainClassifier, predict_logits
 from ganforge.config import EvaluateConfig
 from ganforge.metrics.coverage import class_coverage, conditional_accuracy
 from ganforge.metrics.features import (
@@ -115,13 +115,19 @@ def evaluate_images(
             n, weights + (weights.sum() == 0), torch.Generator().manual_seed(seed)
         )
     keep_all = spec.arch == "mlp" and val is not None
-    parts, kept, first = [], [], None
+    # With Inception features the domain classifier still judges the classes, in the same pass.
+    judge = (
+        classifier.to(device) if labelled and not isinstance(net, ClassifierFeatureNet) else None
+    )
+    parts, kept, judged, first = [], [], [], None
     for images, _ in iter_generated(generator, spec, n, config.batch_size, seed, device, labels):
         if first is None:
             first = images[:GRID_SAMPLES].clone()
         if keep_all:
             kept.append(images)
         parts.append(extract_features(net, images, config.batch_size, device))
+        if judge is not None:
+            judged.append(predict_logits(judge, images, config.batch_size, device).argmax(1))
     fake = FeatureSet.cat(parts)
     t_gen = time.perf_counter() - start - t_real
 
@@ -152,11 +158,7 @@ def evaluate_images(
 
     rows: list[dict[str, Any]] = []
     if labelled and classifier is not None:
-        pred = (
-            fake.logits.argmax(1)
-            if isinstance(net, ClassifierFeatureNet)
-            else _classify_generated(classifier, generator, spec, n, config, seed, device, labels)
-        )
+        pred = torch.cat(judged) if judge is not None else fake.logits.argmax(1)
         cov = class_coverage(pred, test[1], classifier.num_classes, config.coverage_min_share)
         m["class_kl"], m["classes_covered"] = cov["class_kl"], cov["classes_covered"]
         m["num_classes"], m["class_entropy"] = cov["num_classes"], cov["class_entropy"]
@@ -174,26 +176,6 @@ def evaluate_images(
     m["real_feature_seconds"], m["generate_feature_seconds"] = t_real, t_gen
     log.info("evaluation took %.1f s", m["eval_seconds"])
     return EvalResult(metrics=m, samples=first, class_rows=rows)
-
-
-@torch.inference_mode()
-def _classify_generated(
-    classifier: DomainClassifier,
-    generator: nn.Module,
-    spec: GeneratorSpec,
-    n: int,
-    config: EvaluateConfig,
-    seed: int,
-    device: torch.device | str,
-    labels: torch.Tensor | None,
-) -> torch.Tensor:
-    """Class predictions of the same generated samples (when the feature net is Inception)."""
-    classifier = classifier.to(device).eval()
-    preds = [
-        classifier(images.to(device)).argmax(1).cpu()
-        for images, _ in iter_generated(generator, spec, n, config.batch_size, seed, device, labels)
-    ]
-    return torch.cat(preds)
 
 
 def evaluate_toy(
