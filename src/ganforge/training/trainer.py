@@ -56,6 +56,12 @@ class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is left untouched."""
 
 
+_NON_FINITE_HINT = (
+    "training stopped; the last good checkpoint is kept. Lower the learning rates, "
+    "try amp: off, or another loss."
+)
+
+
 def make_spec(
     config: TrainConfig,
     sample_shape: Sequence[int],
@@ -319,9 +325,7 @@ class GANTrainer:
         losses = [self._sums[k] for k in ("loss_d", "loss_g") if k in self._sums]
         if losses and not bool(torch.isfinite(torch.stack(losses)).all()):
             raise NonFiniteLossError(
-                f"a loss became NaN or infinite before step {self.step}: training stopped; "
-                "the last good checkpoint is kept. Lower the learning rates, try amp: off, "
-                "or another loss."
+                f"a loss became NaN or infinite before step {self.step}: {_NON_FINITE_HINT}"
             )
 
     def _flush_stats(self) -> dict[str, float]:
@@ -337,9 +341,8 @@ class GANTrainer:
         bad = [k for k in ("loss_d", "loss_g") if not math.isfinite(numbers.get(k, 0.0))]
         if bad:
             raise NonFiniteLossError(
-                f"{' and '.join(bad)} became {numbers[bad[0]]} by step {self.step}: training "
-                "stopped; the last good checkpoint is kept. Lower the learning rates, try "
-                "amp: off, or another loss."
+                f"{' and '.join(bad)} became {numbers[bad[0]]} by step {self.step}: "
+                + _NON_FINITE_HINT
             )
         elapsed = time.perf_counter() - self._since_time
         row = {"step": self.step}
