@@ -199,6 +199,7 @@ def main() -> None:
             "session_seconds": round(result.seconds, 2),
             "device": result.device,
             "amp": result.amp,
+            "channels_last": result.channels_last,
             "resumed_from_step": result.resumed_from,
         }
         write_json(METRICS_DIR / "train.json", metrics)

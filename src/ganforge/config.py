@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Options(BaseModel):
@@ -102,12 +102,23 @@ class TrainConfig(Options):
     instance_noise: float = Field(0.0, ge=0.0)
     ema_decay: float | None = Field(0.999, gt=0.0, lt=1.0)
     device: Device = "auto"
+    # auto: chosen per device by measurement (`ganforge.training.device_policy`): fp32 with
+    # TF32 and NCHW on CUDA, fp32 with channels_last on CPU; compile never meets
+    # channels_last on CUDA (pytorch/pytorch#171622).
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
-    channels_last: bool = True
+    channels_last: Literal["auto"] | bool = "auto"
     compile: bool = False
     checkpoint_every: int = Field(200, ge=1)
     log_every: int = Field(10, ge=1)
     num_sample_images: int = Field(64, ge=1, le=1024)
+
+    @field_validator("channels_last", mode="before")
+    @classmethod
+    def _auto_or_bool(cls, value: object) -> object:
+        # Strict: "on", 1 or "yes" would pass as booleans in pydantic's lax mode.
+        if value == "auto" or isinstance(value, bool):
+            return value
+        raise ValueError("allowed: auto, true or false")
 
     @model_validator(mode="after")
     def _smoothing_needs_cross_entropy(self) -> TrainConfig:

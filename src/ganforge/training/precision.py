@@ -8,19 +8,34 @@ from dataclasses import dataclass
 
 import torch
 
+from ganforge.training.device_policy import AmpChoice, choose_device_settings
+
 log = logging.getLogger(__name__)
+
+_DTYPES: dict[str, torch.dtype | None] = {
+    "off": None,
+    "tf32": None,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
 
 
 @dataclass
 class Precision:
-    """`amp` resolved for a device: autocast dtype (None: full fp32) and whether to scale."""
+    """`amp` resolved for a device: autocast dtype (None: full fp32) and whether to scale.
+
+    `tf32`: fp32 matmuls and convolutions may use TF32 tensor cores (CUDA only).
+    """
 
     device_type: str
     dtype: torch.dtype | None
+    tf32: bool = False
 
     @property
     def name(self) -> str:
-        return {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+        if self.dtype is None:
+            return "tf32" if self.tf32 else "off"
+        return {torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
 
     @property
     def scaled(self) -> bool:
@@ -35,17 +50,26 @@ class Precision:
     def make_scaler(self) -> torch.amp.GradScaler | None:
         return torch.amp.GradScaler(self.device_type) if self.scaled else None
 
+    def configure_backends(self) -> None:
+        """Allow TF32 in fp32 matmuls and cuDNN convolutions when this precision asks for it.
+
+        Process-wide torch settings (like cudnn.benchmark); nothing is changed otherwise, so
+        `amp: off` keeps torch's own defaults. Harmless on GPUs without TF32 (pre-Ampere).
+        """
+        if self.tf32 and self.device_type == "cuda":
+            # The matmul switch goes through the legacy setter on purpose: setting only
+            # `torch.backends.cuda.matmul.fp32_precision` makes torch.get_float32_matmul_precision
+            # (which inductor reads) raise on "mixed legacy and new APIs" in torch 2.14.
+            torch.set_float32_matmul_precision("high")
+            torch.backends.cudnn.conv.fp32_precision = "tf32"
+
+
+def precision_for(amp: AmpChoice, device: torch.device) -> Precision:
+    """The `Precision` of an already resolved amp choice (see `choose_device_settings`)."""
+    return Precision(device.type, _DTYPES[amp], tf32=amp == "tf32")
+
 
 def resolve_precision(amp: str, device: torch.device) -> Precision:
-    """`auto`: bf16 on CUDA when supported, else fp16 (with a GradScaler); off on CPU."""
-    if device.type != "cuda":
-        if amp == "fp16":
-            raise ValueError("amp: fp16 needs CUDA; use amp: auto, off or bf16 on this machine")
-        return Precision(device.type, torch.bfloat16 if amp == "bf16" else None)
-    if amp == "off":
-        return Precision("cuda", None)
-    if amp == "fp16":
-        return Precision("cuda", torch.float16)
-    if amp == "bf16" or torch.cuda.is_bf16_supported():
-        return Precision("cuda", torch.bfloat16)
-    return Precision("cuda", torch.float16)
+    """`auto`: fp32 with TF32 on CUDA (measured fastest on an H100), no autocast elsewhere."""
+    choice = choose_device_settings(device.type, "image", amp=amp).amp
+    return precision_for(choice, device)

@@ -32,6 +32,7 @@ from ganforge.losses import discriminator_loss, generator_loss
 from ganforge.models import GeneratorSpec, build_discriminator, build_generator
 from ganforge.training.callbacks import Callback
 from ganforge.training.data import TensorSampler
+from ganforge.training.device_policy import choose_device_settings, log_choices
 from ganforge.training.distributed import (
     DistContext,
     broadcast_buffers,
@@ -39,7 +40,7 @@ from ganforge.training.distributed import (
     gather_objects,
 )
 from ganforge.training.ema import EMA
-from ganforge.training.precision import resolve_precision
+from ganforge.training.precision import precision_for
 from ganforge.training.state import (
     LAST_CHECKPOINT,
     capture_rng,
@@ -116,6 +117,8 @@ class TrainResult:
     images_per_s: float
     device: str
     amp: str
+    channels_last: bool = False
+    device_reasons: dict[str, str] = field(default_factory=dict)  # why amp / layout / compile
     resumed_from: int | None = None
     restart_reasons: list[str] = field(default_factory=list)
 
@@ -154,8 +157,18 @@ class GANTrainer:
         if device.type == "cuda" and self.dist.enabled:
             device = torch.device("cuda", self.dist.local_rank)
         self.device = device
-        self.precision = resolve_precision(config.amp, device)
-        self.channels_last = config.channels_last and spec.is_image
+        # amp / channels_last / compile per device, by measurement: `training.device_policy`.
+        self.device_choices = choose_device_settings(
+            device.type,
+            "image" if spec.is_image else "points",
+            amp=config.amp,
+            channels_last=config.channels_last,
+            compile=config.compile,
+        )
+        log_choices(self.device_choices, device.type)
+        self.precision = precision_for(self.device_choices.amp, device)
+        self.precision.configure_backends()
+        self.channels_last = self.device_choices.channels_last
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
 
@@ -526,6 +539,8 @@ class GANTrainer:
             images_per_s=steps * images_per_step / seconds if seconds > 0 and steps else 0.0,
             device=str(self.device),
             amp=self.precision.name,
+            channels_last=self.channels_last,
+            device_reasons=dict(self.device_choices.reasons),
             resumed_from=self.resumed_from,
             restart_reasons=self.restart_reasons,
         )
