@@ -5,19 +5,13 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from serve_helpers import call, export_models, free_port, start_server, stop
 from typer.testing import CliRunner
 
 from ganforge.cli import app as cli
@@ -30,8 +24,7 @@ STARTUP_S = 60
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from ganforge.export import build_metadata, export_generator
-    from ganforge.models import GeneratorSpec, build_generator
+    from ganforge.models import GeneratorSpec
 
     out = tmp_path_factory.mktemp("serve")
     specs = {
@@ -40,52 +33,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             arch="dcgan", nz=8, sample_shape=(3, 16, 16), ngf=8, ndf=8, num_classes=3
         ),
     }
-    return {
-        name: export_generator(
-            build_generator(spec).eval(),
-            spec,
-            out / f"{name}.onnx",
-            metadata=build_metadata(spec, {"weights": "raw"}),
-        )  # fmt: skip
-        for name, spec in specs.items()
-    }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(model: Path, *extra: str) -> tuple[subprocess.Popen, str]:
-    """`ganforge serve` in its own process; returns it once /healthz answers (bounded wait)."""
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
-    cmd = [sys.executable, "-m", "ganforge.cli", "serve", "--model", str(model),
-           "--host", "127.0.0.1", "--port", str(port), "--provider", "cpu", *extra]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stdout.read().decode()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as reply:
-                if reply.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"server did not answer /healthz within {STARTUP_S} s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=15)
+    return export_models(out, specs)
 
 
 @pytest.fixture(scope="module")
@@ -93,19 +41,6 @@ def server(models):
     proc, url = start_server(models["cond"], "--max-num", "64")
     yield url
     stop(proc)
-
-
-def call(url: str, path: str, body: dict | bytes | None = None) -> tuple[int, str, bytes]:
-    """(status, content type, body) of a GET (body None) or a JSON POST."""
-    data = body if isinstance(body, bytes | type(None)) else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url + path, data=data, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as reply:
-            return reply.status, reply.headers.get("content-type", ""), reply.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.headers.get("content-type", ""), err.read()
 
 
 def test_health_info_and_openapi(server, models):
