@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -31,13 +33,19 @@ def start_server(model: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     return start_process(cmd, f"http://127.0.0.1:{port}", "/healthz")
 
 
-def start_process(cmd: list[str], url: str, probe: str) -> tuple[subprocess.Popen, str]:
+def start_process(
+    cmd: list[str], url: str, probe: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
     """Start `cmd`; return (process, url) once GET url+probe answers 200 (bounded wait)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    path = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
+    env = {**os.environ, "PYTHONPATH": path, **(env or {})}
     # A file, not a pipe: nobody reads the server's log while it runs, and a full pipe would
     # block it.
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # Its own process group, so that `stop` also ends the workers it spawns (mlflow's uvicorn).
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     deadline = time.monotonic() + STARTUP_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -49,17 +57,20 @@ def start_process(cmd: list[str], url: str, probe: str) -> tuple[subprocess.Pope
                     return proc, url
         except OSError:
             time.sleep(0.2)
-    proc.kill()
+    stop(proc)
     raise RuntimeError(f"server did not answer {probe} within {STARTUP_S} s: {cmd[:4]}")
 
 
 def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=15)
+    """End the server started by `start_process` and the group of processes it started."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=15)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def call(url: str, path: str, body: dict | bytes | None = None) -> tuple[int, str, bytes]:
