@@ -128,6 +128,23 @@ def test_concurrent_requests_are_all_served_correctly(server):
         assert status == 200 and png == expected[seed]
 
 
+def test_point_generator_answers_json_points(tmp_path):
+    from ganforge.models import GeneratorSpec
+
+    spec = GeneratorSpec(arch="mlp", nz=4, sample_shape=(2,))
+    path = export_models(tmp_path, {"points": spec})["points"]
+    proc, url = start_server(path)
+    try:
+        status, _, body = call(url, "/v1/generate", {"num": 5, "seed": 2, "format": "json"})
+        points = np.asarray(json.loads(body)["points"], np.float32)
+        np.testing.assert_allclose(points, Generator.load(path, "cpu").sample(5, seed=2))
+        status, _, body = call(url, "/v1/generate", {"num": 5})
+        assert status == 422 and "format json" in json.loads(body)["error"]
+        assert call(url, "/")[0] == 404
+    finally:
+        stop(proc)
+
+
 def test_unconditional_model_and_bad_model_file(models, tmp_path):
     proc, url = start_server(models["uncond"])
     try:
