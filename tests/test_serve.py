@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -158,3 +161,12 @@ def test_unconditional_model_and_bad_model_file(models, tmp_path):
     bad.write_bytes(b"not a model")
     result = CliRunner().invoke(cli, ["serve", "--model", str(bad), "--port", str(free_port())])
     assert result.exit_code == 1 and "not a loadable ONNX model" in result.output
+
+
+def test_serving_never_imports_torch():
+    code = (
+        "import sys, ganforge.cli, ganforge.inference.serve, ganforge.inference.web\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120,
+                   env={**os.environ, "PYTHONPATH": str(ROOT / "src")})  # fmt: skip

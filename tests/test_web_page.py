@@ -68,6 +68,13 @@ def _open_page(browser, url):
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
     page.on("requestfailed", lambda req: errors.append(f"request failed: {req.url}"))
+    # everything the page loads comes from the ganforge server: no CDN, no other host
+    page.on(
+        "request",
+        lambda req: (
+            None if req.url.startswith(url + "/") else errors.append(f"off-site: {req.url}")
+        ),
+    )
     page.goto(url + "/", timeout=TIMEOUT_MS)
     page.wait_for_function(
         "['done', 'error'].includes(document.body.dataset.state)", timeout=TIMEOUT_MS
