@@ -41,9 +41,12 @@ web_want=$(cat web/package-lock.json web/build.mjs | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$web_stamp" 2>/dev/null)" != "$web_want" ]; then
   if command -v npm >/dev/null 2>&1; then
     echo ">> building the web page's assets (npm ci in web/)"
-    npm --prefix web ci --no-audit --no-fund --silent
-    npm --prefix web run build --silent
-    echo "$web_want" >"$web_stamp"
+    if npm --prefix web ci --no-audit --no-fund --silent && npm --prefix web run build --silent
+    then
+      echo "$web_want" >"$web_stamp"
+    else
+      echo ">> web assets not built: 'ganforge serve' runs without its page at / and /docs" >&2
+    fi
   else
     echo ">> npm not found: 'ganforge serve' runs, but without its page at / and /docs" >&2
   fi
