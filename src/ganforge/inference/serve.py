@@ -55,6 +55,12 @@ class GenerateRequest(BaseModel):
     nrow: int | None = Field(None, ge=1, description="Images per grid row (png).")
 
 
+class ErrorBody(BaseModel):
+    """What every 4xx answer holds: one line naming the field and the fix."""
+
+    error: str
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -146,7 +152,11 @@ def create_app(
     @app.post(
         "/v1/generate",
         summary="Draw samples",
-        responses={200: {"content": {"image/png": {}, "application/json": {}}}},
+        responses={
+            200: {"content": {"image/png": {}, "application/json": {}}},
+            413: {"model": ErrorBody, "description": "Request body too large"},
+            422: {"model": ErrorBody, "description": "A field is out of range or unknown"},
+        },
     )
     def generate(request: GenerateRequest) -> Response:
         if request.num > max_num:
