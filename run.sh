@@ -34,6 +34,24 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 export PATH="$PWD/$venv/bin:$PATH"
 
+# The browser page's runtime (onnxruntime-web, Swagger UI) comes from the npm packages pinned in
+# web/package-lock.json, copied into the package data; rebuilt only when the lock changes.
+web_stamp="web/node_modules/.ganforge-built"
+web_want=$(cat web/package-lock.json web/build.mjs | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$web_stamp" 2>/dev/null)" != "$web_want" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo ">> building the web page's assets (npm ci in web/)"
+    if npm --prefix web ci --no-audit --no-fund --silent && npm --prefix web run build --silent
+    then
+      echo "$web_want" >"$web_stamp"
+    else
+      echo ">> web assets not built: 'ganforge serve' runs without its page at / and /docs" >&2
+    fi
+  else
+    echo ">> npm not found: 'ganforge serve' runs, but without its page at / and /docs" >&2
+  fi
+fi
+
 task=${1:-}
 shift || true
 case "$task" in

@@ -198,5 +198,37 @@ def info(
     console.print(table)
 
 
+@app.command()
+def serve(
+    model: ModelOpt = DEFAULT_MODEL,
+    host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0: all).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 8000,
+    max_num: Annotated[int, typer.Option(help="Most samples one request may ask for.")] = 256,
+    threads: Annotated[
+        int | None, typer.Option(help="onnxruntime intra-op threads (default: its own choice).")
+    ] = None,
+    provider: ProviderOpt = ProviderChoice.auto,
+) -> None:
+    """Serve the generator over HTTP: /v1/generate, /v1/info, /healthz, /docs and the page at /."""
+    import uvicorn
+
+    from ganforge.inference.serve import create_app
+
+    _positive(max_num, "--max-num")
+    if not 0 <= port <= 65535:
+        _fail(f"--port = {port}: must be in 0..65535")
+    try:
+        gen = Generator.load(model, provider=provider.value, threads=threads)
+    except (ModelFileError, ProviderError) as err:
+        _fail(str(err))
+    api = create_app(gen, model_path=str(model), max_num=max_num)
+    console.print(f"serving [bold]{model}[/] on http://{host}:{port} ({gen.providers[0]})",
+                  highlight=False)  # fmt: skip
+    try:
+        uvicorn.run(api, host=host, port=port, log_level="info")
+    except OSError as err:
+        _fail(f"cannot listen on {host}:{port}: {err.strerror or err}")
+
+
 if __name__ == "__main__":
     app()

@@ -6,6 +6,7 @@ from ganforge.export.export import ExportError, example_inputs, export_generator
 from ganforge.export.latency import measure_latency
 from ganforge.export.metadata import build_metadata
 from ganforge.export.parity import ParityError, ParityReport, check_parity
+from ganforge.export.subpixel import rewrite_for_onnx, subpixel_conv
 
 __all__ = [
     "ExportError",
@@ -16,6 +17,8 @@ __all__ = [
     "example_inputs",
     "export_generator",
     "measure_latency",
+    "rewrite_for_onnx",
     "save_onnx",
+    "subpixel_conv",
     "to_onnx",
 ]

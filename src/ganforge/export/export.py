@@ -64,15 +64,22 @@ def to_onnx(
     opset: int = 18,
     metadata: ModelMetadata | None = None,
     fp16: bool = False,
+    subpixel: bool = False,
 ) -> onnx.ModelProto:
     """Trace `generator` (in eval mode, on the CPU) into a checked in-memory ONNX model.
 
     Inputs `z: float32 [batch, nz]` (+ `label: int64 [batch]`), output `image: float32
     [batch, C, H, W]` (`sample: [batch, D]` for point generators). With `fp16` the weights
     and arithmetic are float16 but the inputs and output stay float32 (casts at both ends).
+    With `subpixel` the transposed convs are first rewritten as exact Conv + DepthToSpace
+    (`ganforge.export.subpixel`); see bench/onnx_latency.py for what that costs or saves.
     """
     meta = metadata or ModelMetadata(nz=spec.nz, sample_shape=tuple(spec.sample_shape))
     dtype = torch.float16 if fp16 else torch.float32
+    if subpixel:
+        from ganforge.export.subpixel import rewrite_for_onnx
+
+        generator, _ = rewrite_for_onnx(generator)  # a copy: the caller's module is kept
     # A copy: the caller's module keeps its device, dtype and mode.
     inner = copy.deepcopy(generator).to(device="cpu", dtype=dtype).eval()
     wrapper = (_Conditional if spec.conditional else _Unconditional)(inner, dtype).eval()
@@ -164,9 +171,10 @@ def export_generator(
     opset: int = 18,
     metadata: ModelMetadata | None = None,
     fp16: bool = False,
+    subpixel: bool = False,
 ) -> Path:
     """Export `generator` to `path` (see `to_onnx`) and check the written file; returns path."""
-    model = to_onnx(generator, spec, opset=opset, metadata=metadata, fp16=fp16)
+    model = to_onnx(generator, spec, opset=opset, metadata=metadata, fp16=fp16, subpixel=subpixel)
     target = save_onnx(model, path)
     onnx.checker.check_model(str(target), full_check=True)
     # debug: callers that write through a temp file report the final path themselves

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from ganforge.inference import prng
 from ganforge.inference.latent import Method, interpolate_latents, latent_arithmetic
 from ganforge.inference.metadata import ModelMetadata
 from ganforge.inference.session import ModelFileError, Provider, create_session
@@ -24,8 +25,9 @@ class Generator:
     """A generator exported by `ganforge.export`, ready to sample.
 
     Images come back as uint8 [N, H, W, C] (HWC, as PIL and most apps expect); toy point
-    generators return float32 points [N, D]. Latents are standard normal, drawn with
-    numpy's PCG64 from `seed`, so a seed gives the same samples on every machine.
+    generators return float32 points [N, D]. Latents are standard normal, drawn from `seed`
+    with ganforge's portable generator (`ganforge.inference.prng`), so a seed gives the same
+    samples on every machine and in the browser page.
     """
 
     def __init__(
@@ -69,11 +71,22 @@ class Generator:
 
     # ---- latents and labels -----------------------------------------------------------
 
-    def latents(self, num: int, seed: int | None = 0) -> np.ndarray:
-        """`num` standard-normal latents [num, nz] from `seed`."""
+    def latents(self, num: int, seed: int | None = 0, truncation: float = 1.0) -> np.ndarray:
+        """`num` standard-normal latents [num, nz] from `seed` (None: a fresh random seed).
+
+        `truncation` ψ in (0, 1] scales them toward the prior's mean, 0 (the truncation trick
+        of StyleGAN with a Gaussian prior): less variety, more typical samples. 1 = none.
+        """
         _check_count(num, "num")
-        rng = np.random.default_rng(seed)
-        return rng.standard_normal((num, self.nz), dtype=np.float32)
+        if not 0.0 < truncation <= 1.0:
+            raise GeneratorInputError(f"truncation = {truncation}: must be in (0, 1]")
+        if seed is None:
+            seed = int(np.random.default_rng().integers(0, prng.MAX_SEED))
+        try:
+            z = prng.normals(seed, num, self.nz)
+        except ValueError as err:
+            raise GeneratorInputError(str(err)) from None
+        return z if truncation == 1.0 else (z * np.float32(truncation)).astype(np.float32)
 
     def labels_for(self, num: int, labels: Labels = None) -> np.ndarray | None:
         """int64 labels [num] for a conditional model (cycling through classes when None).
@@ -128,9 +141,11 @@ class Generator:
         out = self.run(z, labels)
         return to_uint8(out, self.metadata.value_range) if self.metadata.is_image else out
 
-    def sample(self, num: int, seed: int | None = 0, labels: Labels = None) -> np.ndarray:
+    def sample(
+        self, num: int, seed: int | None = 0, labels: Labels = None, truncation: float = 1.0
+    ) -> np.ndarray:
         """`num` samples from `seed`: uint8 images [N, H, W, C], or points [N, D]."""
-        return self.decode(self.latents(num, seed), labels)
+        return self.decode(self.latents(num, seed, truncation), labels)
 
     def interpolate(
         self,

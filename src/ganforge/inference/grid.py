@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from pathlib import Path
@@ -36,6 +37,20 @@ def make_grid(images: np.ndarray, nrow: int | None = None, padding: int = 2, pad
     return grid
 
 
+def png_bytes(image: np.ndarray) -> bytes:
+    """One uint8 image [H, W, C] (C = 1 or 3) encoded as PNG: grey or RGB."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def grid_png(images: np.ndarray, nrow: int | None = None, padding: int = 2) -> bytes:
+    """Images [N, H, W, C] as the bytes of one PNG grid (what `save_grid` writes)."""
+    return png_bytes(make_grid(images, nrow=nrow, padding=padding))
+
+
 def save_grid(
     images: np.ndarray,
     path: str | os.PathLike[str],
@@ -43,11 +58,8 @@ def save_grid(
     padding: int = 2,
 ) -> Path:
     """Write images [N, H, W, C] as one PNG grid, atomically; returns the path."""
-    from PIL import Image
-
-    grid = make_grid(images, nrow=nrow, padding=padding)
-    picture = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+    data = grid_png(images, nrow=nrow, padding=padding)
     target = Path(path)
     with atomic_path(target) as tmp:
-        picture.save(tmp, format="PNG")
+        Path(tmp).write_bytes(data)
     return target

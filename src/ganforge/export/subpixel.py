@@ -1,0 +1,178 @@
+"""Exact rewrites of a generator's transposed convolutions into what onnxruntime runs fastest.
+
+onnxruntime's ConvTranspose kernel is a GEMM followed by a col2im scatter; its Conv kernels
+(NCHWc blocked on x86, with BatchNorm and ReLU fused in) are its most tuned. Two exact
+identities let an eval-mode DCGAN generator be exported with Conv / MatMul only:
+
+* A stride-2 ConvTranspose2d (kernel 4, padding 1) is a sub-pixel convolution (Shi et al.
+  2016): a 3×3 Conv2d with 4× the output channels, one group per output phase, followed by
+  PixelShuffle(2) (ONNX DepthToSpace, CRD mode). Output pixel (2m + r, 2n + s) reads input
+  rows m + d for the two d with kernel row r + 1 − 2d in 0..3 (and likewise for columns);
+  the other taps of the 3×3 kernel are zero.
+* The first ConvTranspose2d (kernel k, stride 1, padding 0) reads a 1×1 input: it is a matrix
+  product z @ W.reshape(nz, C·k·k) followed by a reshape to [C, k, k].
+
+Both are weight transforms of the PyTorch module, made before export on a copy, so the ONNX
+file and the module compute the same function (checked by `check_parity` and the tests).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+_ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid)
+
+
+def _bn_affine(bn: nn.BatchNorm2d | None, channels: int, like: torch.Tensor):
+    """(scale, shift) of an eval-mode BatchNorm2d, per channel; (1, 0) when there is none."""
+    if bn is None:
+        return like.new_ones(channels), like.new_zeros(channels)
+    mean = bn.running_mean if bn.running_mean is not None else like.new_zeros(channels)
+    var = bn.running_var if bn.running_var is not None else like.new_ones(channels)
+    scale = torch.rsqrt(var.double() + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight.double()
+    shift = -mean.double() * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias.double()
+    return scale, shift
+
+
+class _Projection(nn.Module):
+    """A stride-1, padding-0 ConvTranspose2d on a 1×1 input (+ BatchNorm, activation) as a
+    Linear, the activation, and a reshape to [C, k, k]."""
+
+    def __init__(
+        self,
+        deconv: nn.ConvTranspose2d,
+        bn: nn.BatchNorm2d | None = None,
+        act: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        c_in, c_out, kh, kw = deconv.weight.shape
+        self.shape = (c_out, kh, kw)
+        weight = deconv.weight.detach().double()
+        bias = deconv.bias.detach().double() if deconv.bias is not None else weight.new_zeros(c_out)
+        scale, shift = _bn_affine(bn, c_out, weight)
+        weight = weight * scale[None, :, None, None]
+        bias = bias * scale + shift
+        self.linear = nn.Linear(c_in, c_out * kh * kw)
+        with torch.no_grad():
+            self.linear.weight.copy_(weight.reshape(c_in, -1).t())
+            self.linear.bias.copy_(bias.repeat_interleave(kh * kw))
+        self.act = act if act is not None else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.linear(x.flatten(1))).reshape(-1, *self.shape)
+
+
+def subpixel_conv(
+    deconv: nn.ConvTranspose2d,
+    bn: nn.BatchNorm2d | None = None,
+    act: nn.Module | None = None,
+) -> nn.Sequential:
+    """Conv2d(3×3, 4·C_out) [+ activation] + PixelShuffle(2) equal to `deconv` [+ bn + act].
+
+    `deconv` must have kernel 4, stride 2, padding 1. An eval-mode BatchNorm2d after it is
+    folded into the conv's weights and bias; an elementwise activation moves before the
+    shuffle (a permutation, so the order does not matter), where onnxruntime fuses it into
+    the Conv.
+    """
+    if not is_stride2_deconv(deconv):
+        raise ValueError(f"not a kernel-4, stride-2, padding-1 ConvTranspose2d: {deconv}")
+    weight = deconv.weight.detach().double()  # [C_in, C_out, 4, 4]
+    c_in, c_out = weight.shape[:2]
+    kernel = weight.new_zeros(c_out, 2, 2, c_in, 3, 3)  # (c_out, r, s) is PixelShuffle's order
+    for r in (0, 1):
+        for d in (-1, 0, 1):
+            ky = r + 1 - 2 * d
+            if not 0 <= ky < 4:
+                continue
+            for s in (0, 1):
+                for e in (-1, 0, 1):
+                    kx = s + 1 - 2 * e
+                    if 0 <= kx < 4:
+                        kernel[:, r, s, :, d + 1, e + 1] = weight[:, :, ky, kx].t()
+    bias = deconv.bias.detach().double() if deconv.bias is not None else weight.new_zeros(c_out)
+    scale, shift = _bn_affine(bn, c_out, weight)
+    kernel = kernel * scale[:, None, None, None, None, None]
+    bias = bias * scale + shift
+    conv = nn.Conv2d(c_in, 4 * c_out, 3, 1, 1, bias=True)
+    with torch.no_grad():
+        conv.weight.copy_(kernel.reshape(4 * c_out, c_in, 3, 3))
+        conv.bias.copy_(bias.repeat_interleave(4))
+    layers = [conv] + ([act] if act is not None else []) + [nn.PixelShuffle(2)]
+    return nn.Sequential(*layers)
+
+
+def is_stride2_deconv(module: nn.Module) -> bool:
+    """A plain 2-D transposed conv that doubles the size: kernel 4, stride 2, padding 1."""
+    return (
+        isinstance(module, nn.ConvTranspose2d)
+        and module.kernel_size == (4, 4)
+        and module.stride == (2, 2)
+        and module.padding == (1, 1)
+        and module.output_padding == (0, 0)
+        and module.dilation == (1, 1)
+        and module.groups == 1
+    )
+
+
+def _is_projection(module: nn.Module) -> bool:
+    return (
+        isinstance(module, nn.ConvTranspose2d)
+        and module.stride == (1, 1)
+        and module.padding == (0, 0)
+        and module.output_padding == (0, 0)
+        and module.dilation == (1, 1)
+        and module.groups == 1
+    )
+
+
+def _rewrite_sequential(seq: nn.Sequential, first_is_1x1: bool) -> tuple[nn.Sequential, int]:
+    layers, out, count, i = list(seq), [], 0, 0
+    while i < len(layers):
+        layer = layers[i]
+        projection = i == 0 and first_is_1x1 and _is_projection(layer)
+        if not (projection or is_stride2_deconv(layer)):
+            out.append(layer)
+            i += 1
+            continue
+        j = i + 1
+        bn = layers[j] if j < len(layers) and isinstance(layers[j], nn.BatchNorm2d) else None
+        j += bn is not None
+        act = layers[j] if j < len(layers) and isinstance(layers[j], _ELEMENTWISE) else None
+        j += act is not None
+        if act is not None and getattr(act, "inplace", False):
+            act = copy.deepcopy(act)
+            act.inplace = False  # its input is now a fresh tensor of the conv; keep it simple
+        out.append(_Projection(layer, bn, act) if projection else subpixel_conv(layer, bn, act))
+        count += 1
+        i = j
+    return nn.Sequential(*out), count
+
+
+def rewrite_for_onnx(generator: nn.Module) -> tuple[nn.Module, int]:
+    """A copy of `generator` (eval mode) with its transposed convs rewritten; (copy, count).
+
+    In every nn.Sequential, each kernel-4 stride-2 ConvTranspose2d, with the eval-mode
+    BatchNorm2d and elementwise activation that follow it, becomes one sub-pixel convolution;
+    a DCGAN generator's first layer (a stride-1 ConvTranspose2d on the 1×1 latent, in
+    `generator.net[0]`) becomes a Linear. Other modules are kept; a generator with no such
+    layers (the MLP) comes back unchanged with count 0. The copy computes the same function
+    up to float rounding; it is meant for inference only (BatchNorm is folded away).
+    """
+    model = copy.deepcopy(generator).eval()
+    count = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Sequential):
+                first_is_1x1 = parent is model and name == "net" and hasattr(model, "nz")
+                new, n = _rewrite_sequential(child, first_is_1x1)
+                if n:
+                    setattr(parent, name, new)
+                    count += n
+    return model, count
