@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ class Generator:
                 f"model inputs {names} do not match its metadata {list(metadata.input_names)}"
             )
         self._output = session.get_outputs()[0].name
+        _check_graph_shapes(session, metadata)
 
     @classmethod
     def load(
@@ -55,7 +56,10 @@ class Generator:
             metadata = ModelMetadata.from_props(dict(props))
         except ValueError as err:
             raise ModelFileError(f"{path}: {err}") from None
-        return cls(session, metadata)
+        try:
+            return cls(session, metadata)
+        except ModelFileError as err:
+            raise ModelFileError(f"{path}: {err}") from None
 
     # ---- facts ----------------------------------------------------------------------
 
@@ -72,8 +76,23 @@ class Generator:
     def latents(self, num: int, seed: int | None = 0) -> np.ndarray:
         """`num` standard-normal latents [num, nz] from `seed`."""
         _check_count(num, "num")
-        rng = np.random.default_rng(seed)
-        return rng.standard_normal((num, self.nz), dtype=np.float32)
+        return _rng(seed).standard_normal((num, self.nz), dtype=np.float32)
+
+    def iter_samples(
+        self, num: int, seed: int | None = 0, labels: Labels = None, batch: int = 256
+    ) -> Iterator[np.ndarray]:
+        """`sample(num, seed, labels)` in batches of `batch`, with memory bounded by `batch`.
+
+        The latents come from one generator drawn in order, so the concatenated batches
+        equal `sample(num, seed, labels)`: a seed gives the same samples either way.
+        """
+        _check_count(num, "num")
+        rng = _rng(seed)
+        y = self.labels_for(num, labels)
+        for start in range(0, num, batch):
+            count = min(batch, num - start)
+            z = rng.standard_normal((count, self.nz), dtype=np.float32)
+            yield self.decode(z, None if y is None else y[start : start + count])
 
     def labels_for(self, num: int, labels: Labels = None) -> np.ndarray | None:
         """int64 labels [num] for a conditional model (cycling through classes when None).
@@ -121,7 +140,14 @@ class Generator:
             if y is not None:
                 feed["label"] = y[start : start + self.batch_size]
             chunks.append(self.session.run([self._output], feed)[0])
-        return np.concatenate(chunks)
+        out = np.concatenate(chunks)
+        if out.shape[1:] != tuple(self.metadata.sample_shape):
+            raise ModelFileError(
+                f"the model's output {list(out.shape[1:])} per sample does not match the "
+                f"sample_shape {list(self.metadata.sample_shape)} in its ganforge metadata: "
+                "the file was altered; export it again (`dvc repro export`)"
+            )
+        return out
 
     def decode(self, z: np.ndarray, labels: Labels = None) -> np.ndarray:
         """Latents -> uint8 images [N, H, W, C] (or float32 points [N, D] for toy models)."""
@@ -160,6 +186,34 @@ def to_uint8(
     lo, hi = value_range or (-1.0, 1.0)
     scaled = (np.asarray(samples, np.float32) - lo) * (255.0 / (hi - lo))
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+def _rng(seed: int | None) -> np.random.Generator:
+    if seed is not None and (int(seed) != seed or seed < 0):
+        raise GeneratorInputError(f"seed = {seed}: must be an integer >= 0")
+    return np.random.default_rng(seed)
+
+
+def _check_graph_shapes(session: ort.InferenceSession, meta: ModelMetadata) -> None:
+    """The graph's fixed dimensions must agree with the metadata a caller relies on."""
+    z_shape = list(session.get_inputs()[0].shape or [])
+    out_shape = list(session.get_outputs()[0].shape or [])
+    if not out_shape:  # rank unknown: run() checks what comes out
+        return
+    problems = []
+    if len(z_shape) == 2 and isinstance(z_shape[1], int) and z_shape[1] != meta.nz:
+        problems.append(f"input z is [batch, {z_shape[1]}] but nz = {meta.nz}")
+    fixed = out_shape[1:]
+    if len(fixed) != len(meta.sample_shape) or any(
+        isinstance(d, int) and d != m for d, m in zip(fixed, meta.sample_shape, strict=False)
+    ):
+        problems.append(f"output is {out_shape} but sample_shape = {list(meta.sample_shape)}")
+    if problems:
+        raise ModelFileError(
+            "its ganforge metadata does not match its graph ("
+            + "; ".join(problems)
+            + "): export the generator again (`dvc repro export`)"
+        )
 
 
 def _check_count(num: int, what: str) -> None:
