@@ -197,8 +197,9 @@ def generate(
     try:
         if folder:
             _stream_to_folder(gen, num, seed, label, out)
-        else:
-            samples = gen.sample(num, seed=seed, labels=label)
+        else:  # in batches: only the uint8 images are held, not the float outputs of all
+            batches = gen.iter_samples(num, seed=seed, labels=label, batch=STREAM_BATCH)
+            samples = np.concatenate(list(batches))
     except (GeneratorInputError, ModelFileError) as err:
         _fail(str(err))
     if not folder:
