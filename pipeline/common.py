@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,6 +99,48 @@ def git_commit() -> str | None:
 def _quiet_mlflow() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # It logs a database error with its traceback before raising it; the stage reports it
+    # in one line (tracking_error).
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+
+
+def read_run_file() -> str:
+    """The MLflow run id that `train` recorded in RUN_FILE; a StageError naming the fix if bad."""
+    require_upstream(RUN_FILE)
+    fix = f"restore it with `dvc checkout {RUN_FILE}` or rerun `dvc repro train`"
+    try:
+        data = json.loads(RUN_FILE.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise StageError(f"{RUN_FILE} is not readable JSON ({err}): {fix}.") from None
+    run_id = data.get("run_id") if isinstance(data, dict) else None
+    if not isinstance(run_id, str) or not run_id:
+        shown = json.dumps(data)[:60]
+        raise StageError(f"{RUN_FILE} holds no run_id string (it holds {shown}): {fix}.")
+    return run_id
+
+
+def _is_tracking_error(err: BaseException) -> bool:
+    """True for errors of the tracking store itself (MLflow, SQLAlchemy, sqlite)."""
+    module = type(err).__module__
+    return module.startswith(("mlflow", "sqlalchemy", "sqlite3", "alembic"))
+
+
+def tracking_error(err: BaseException) -> StageError:
+    """One line naming the tracking store, what it said and how to get going again."""
+    uri = tracking_uri()
+    root: BaseException = err
+    while getattr(root, "orig", None) is not None or root.__cause__ is not None:
+        root = getattr(root, "orig", None) or root.__cause__  # the sqlite3 error, say
+    said = " ".join(str(root).split()[:30])[:160] or type(root).__name__
+    if uri.startswith("sqlite:///"):
+        db = uri.removeprefix("sqlite:///").removeprefix("file:").split("?")[0]
+        fix = (
+            f"make {db} writable, or if it is damaged move it aside "
+            f"(`mv {db} {db}.broken`; a new store is created), or set MLFLOW_TRACKING_URI"
+        )
+    else:
+        fix = "check that the server is up and writable, or unset MLFLOW_TRACKING_URI"
+    return StageError(f"MLflow tracking store {uri} failed ({said}): {fix}.")
 
 
 @contextlib.contextmanager
@@ -106,20 +151,30 @@ def mlflow_run(stage: str, experiment: str, run_name: str | None = None) -> Iter
     later stages reopen that run so that one generator is one row in `mlflow ui`. When the
     recorded run is not in this tracking store (a fresh clone with a DVC remote but another
     MLflow server), a new run is started and tagged with the missing id rather than failing.
+    A broken tracking store (damaged or read-only database, server down) stops the stage
+    with one line naming it and the fix, from setup or from inside the block.
     """
+    try:
+        with _mlflow_run(stage, experiment, run_name) as run:
+            yield run
+    except Exception as err:
+        if _is_tracking_error(err):
+            raise tracking_error(err) from None
+        raise
+
+
+@contextlib.contextmanager
+def _mlflow_run(stage: str, experiment: str, run_name: str | None) -> Iterator[Any]:
     import mlflow
     from mlflow.exceptions import MlflowException
 
     _quiet_mlflow()
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(experiment)
     run_id: str | None = None
     tags = {"stage." + stage: "done"}
-    if stage != "train":
-        require_upstream(RUN_FILE)
-        import json
-
-        recorded = json.loads(RUN_FILE.read_text()).get("run_id")
+    recorded = read_run_file() if stage != "train" else None
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_experiment(experiment)
+    if recorded is not None:
         try:
             mlflow.get_run(recorded)
             run_id = recorded
@@ -143,6 +198,51 @@ def mlflow_run(stage: str, experiment: str, run_name: str | None = None) -> Iter
         # record (and MLflow marks the failed run FAILED).
         if stage == "train":
             write_json(RUN_FILE, {"run_id": run.info.run_id, "experiment": experiment})
+
+
+@contextlib.contextmanager
+def staged_outputs(*paths: Path) -> Iterator[dict[Path, Path]]:
+    """Temp paths with the same file names as `paths`, moved into place only on success.
+
+    A stage writes (and logs to MLflow) the staged files; when anything in the block fails,
+    the outs keep their previous content. Each staged file sits in a hidden folder beside
+    its target, so the final rename is atomic and MLflow artifacts keep the real names.
+    Folders left behind by a killed stage are removed first.
+    """
+    dirs: list[Path] = []
+    staged: dict[Path, Path] = {}
+    try:
+        for path in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            for stale in path.parent.glob(f".{path.name}.*.staged"):
+                shutil.rmtree(stale, ignore_errors=True)
+            folder = Path(
+                tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".staged", dir=path.parent)
+            )
+            dirs.append(folder)
+            staged[path] = folder / path.name
+        yield staged
+        for path, tmp in staged.items():
+            if tmp.exists():
+                os.replace(tmp, path)
+    finally:
+        for folder in dirs:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def read_generator(path: Path = GENERATOR_PATH, **kwargs: Any) -> Any:
+    """`load_generator` for a stage: an unreadable file is one line naming it and the fix."""
+    from ganforge.models import load_generator
+
+    require_upstream(path)
+    try:
+        return load_generator(path, **kwargs)
+    except Exception as err:  # torch.load/unpickling/state-dict errors all mean one thing
+        said = " ".join(str(err).split()[:12])[:100]
+        raise StageError(
+            f"{path} cannot be read as a ganforge generator ({type(err).__name__}: {said}): "
+            f"restore it with `dvc checkout {path}` or retrain with `dvc repro train`."
+        ) from None
 
 
 def log_params(params: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+from pathlib import Path
 from typing import Any
 
 from ganforge.classifier import NoClassifierError, load_classifier
@@ -15,7 +16,7 @@ from ganforge.data import DataError, load_meta, load_split
 from ganforge.device import resolve_device
 from ganforge.io import atomic_path, write_json
 from ganforge.metrics import EvalResult, build_feature_net, evaluate_images, evaluate_toy
-from ganforge.models import load_discriminator, load_generator
+from ganforge.models import load_discriminator
 from ganforge.plots import plot_points
 from pipeline.common import (
     CLASSIFIER_PATH,
@@ -26,8 +27,10 @@ from pipeline.common import (
     StageError,
     log_params,
     mlflow_run,
+    read_generator,
     require_upstream,
     setup_logging,
+    staged_outputs,
 )
 from pipeline.params import flatten, load_params
 
@@ -47,7 +50,7 @@ def main() -> None:
         splits = {s: load_split(PREPARED_DIR, s) for s in ("train", "val", "test")}
     except (ValueError, DataError) as err:
         raise StageError(f"evaluate: {err}") from None
-    generator, spec, extra = load_generator(GENERATOR_PATH, cfg.use_ema, device)
+    generator, spec, extra = read_generator(GENERATOR_PATH, use_ema=cfg.use_ema, device=device)
     pair = {s: (split.data, split.labels) for s, split in splits.items()}
 
     classifier_info: dict[str, Any] = {}
@@ -60,6 +63,12 @@ def main() -> None:
             net = build_feature_net(cfg.backend, classifier, cfg.inception_weights)
         except (FileNotFoundError, ModuleNotFoundError) as err:
             raise StageError(f"evaluate.backend = inception: {err}") from None
+        except Exception as err:  # a damaged or foreign weights file fails deep in torch.load
+            raise StageError(
+                f"evaluate.inception_weights = {cfg.inception_weights}: not a readable "
+                f"InceptionV3 weights file ({type(err).__name__}: {str(err)[:120]}): fetch "
+                "pt_inception-2015-12-05-6726825d.pth again, or use evaluate.backend: classifier"
+            ) from None
         result = evaluate_images(
             generator, spec, net.to(device), pair["train"], pair["test"], cfg,
             val=pair["val"], classifier=classifier, class_names=list(meta.get("classes") or []),
@@ -67,12 +76,17 @@ def main() -> None:
         )  # fmt: skip
     result.metrics["weights"] = extra.get("weights")
     result.metrics["dataset"] = meta.get("dataset")
-    write_json(METRICS_FILE, result.metrics)
-    _write_histogram(result)
-    _write_samples(result, meta)
     log.info("evaluate: %s", {k: _round(v) for k, v in result.metrics.items()})
 
-    with mlflow_run("evaluate", params.mlflow.experiment):
+    # The outs are written last: a failure up to the end of the MLflow step leaves them as
+    # they were (staged files are moved into place only when the whole block succeeds).
+    with (
+        staged_outputs(METRICS_FILE, HISTOGRAM_CSV, SAMPLES_PNG) as staged,
+        mlflow_run("evaluate", params.mlflow.experiment),
+    ):
+        write_json(staged[METRICS_FILE], result.metrics)
+        _write_histogram(result, staged[HISTOGRAM_CSV])
+        _write_samples(result, meta, staged[SAMPLES_PNG])
         import mlflow
 
         log_params(flatten({"evaluate": cfg.model_dump(mode="json")}))
@@ -88,7 +102,7 @@ def main() -> None:
         }
         mlflow.log_metrics(numeric)
         for path in (METRICS_FILE, SAMPLES_PNG, HISTOGRAM_CSV):
-            mlflow.log_artifact(str(path), artifact_path="evaluate")
+            mlflow.log_artifact(str(staged[path]), artifact_path="evaluate")
 
 
 def _classifier(backend: str) -> tuple[Any, dict[str, Any]]:
@@ -112,25 +126,25 @@ def _round(value: Any) -> Any:
     return round(value, 4) if isinstance(value, float) else value
 
 
-def _write_histogram(result: EvalResult) -> None:
+def _write_histogram(result: EvalResult, path: Path = HISTOGRAM_CSV) -> None:
     """plots/class_histogram.csv (class, generated, real): classes, ring modes or 1-D bins."""
-    with atomic_path(HISTOGRAM_CSV) as tmp, tmp.open("w", newline="") as f:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["class", "generated", "real"])
         writer.writeheader()
         writer.writerows(result.class_rows)
 
 
-def _write_samples(result: EvalResult, meta: dict[str, Any]) -> None:
+def _write_samples(result: EvalResult, meta: dict[str, Any], path: Path = SAMPLES_PNG) -> None:
     """plots/eval_samples.png: an image grid, or a scatter / histogram of toy samples."""
     if result.real_points is None:
         from torchvision.utils import make_grid, save_image
 
         grid = make_grid(result.samples.float() / 255.0, nrow=8, padding=2)
-        with atomic_path(SAMPLES_PNG) as tmp:
+        with atomic_path(path) as tmp:
             save_image(grid, tmp, format="png")
         return
     title = f"{meta.get('dataset')}: generated vs real"
-    plot_points(result.samples[:5000], SAMPLES_PNG, title, real=result.real_points, size=5)
+    plot_points(result.samples[:5000], path, title, real=result.real_points, size=5)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from ganforge.export import (
 )
 from ganforge.inference import ModelMetadata, best_providers
 from ganforge.io import atomic_path, write_json
-from ganforge.models import load_generator
 from pipeline.common import (
     GENERATOR_PATH,
     METRICS_DIR,
@@ -30,8 +29,9 @@ from pipeline.common import (
     StageError,
     log_params,
     mlflow_run,
-    require_upstream,
+    read_generator,
     setup_logging,
+    staged_outputs,
 )
 from pipeline.params import Params, flatten, load_params
 
@@ -39,14 +39,19 @@ FP16_PATH = Path("models/generator_fp16.onnx")
 MODEL_ARTIFACT = "generator_onnx"
 
 
-def _export_checked(G, spec, meta, path: Path, cfg, fp16: bool) -> dict[str, Any]:
-    """Export to `path`, replacing it only when parity holds; returns the parity report."""
+def _export_checked(
+    G, spec, meta, path: Path, cfg, fp16: bool, target: Path | None = None
+) -> dict[str, Any]:
+    """Export to `path`, replacing it only when parity holds; returns the parity report.
+
+    `target` is the out that `path` stages (named in errors); default `path` itself.
+    """
     atol = cfg.fp16_atol if fp16 else cfg.atol
     with atomic_path(path) as tmp:
         export_generator(G, spec, tmp, opset=cfg.opset, metadata=meta, fp16=fp16)
         report = check_parity(G, spec, tmp, cfg.parity_batches, atol=atol)
         try:
-            report.raise_if_failed(str(path))
+            report.raise_if_failed(str(target or path))
         except ParityError as err:
             raise StageError(f"export: {err}") from None
     return report.as_dict()
@@ -85,9 +90,12 @@ def main() -> None:
     log = setup_logging()
     params = load_params()
     cfg = params.export
-    require_upstream(GENERATOR_PATH)
-    G, spec, extra = load_generator(GENERATOR_PATH, use_ema=cfg.use_ema)
-    with mlflow_run("export", params.mlflow.experiment) as run:
+    G, spec, extra = read_generator(GENERATOR_PATH, use_ema=cfg.use_ema)
+    metrics_file = METRICS_DIR / "export.json"
+    outs = (ONNX_PATH, metrics_file, *((FP16_PATH,) if cfg.fp16 else ()))
+    # Everything is written to staged files and moved into place only when the whole stage,
+    # MLflow logging included, succeeds: a failed export leaves the previous outs as they were.
+    with staged_outputs(*outs) as staged, mlflow_run("export", params.mlflow.experiment) as run:
         import mlflow
 
         log_params(
@@ -98,7 +106,8 @@ def main() -> None:
         log.info(
             "exporting %s generator (%s weights), opset %d", spec.arch, meta.weights, cfg.opset
         )
-        parity = _export_checked(G, spec, meta, ONNX_PATH, cfg, fp16=False)
+        onnx_file = staged[ONNX_PATH]
+        parity = _export_checked(G, spec, meta, onnx_file, cfg, fp16=False, target=ONNX_PATH)
         log.info(
             "exported %s (opset %d); parity: max |ORT - torch| = %.3g (atol %g)",
             ONNX_PATH,
@@ -110,13 +119,15 @@ def main() -> None:
             "max_abs_diff": parity["worst"],  # worst over parity_batches, per batch below
             "opset": cfg.opset,
             "weights": meta.weights,
-            "size_bytes": ONNX_PATH.stat().st_size,
+            "size_bytes": onnx_file.stat().st_size,
             "parity": parity,
         }
         if cfg.fp16:
-            metrics["fp16"] = _export_checked(G, spec, meta, FP16_PATH, cfg, fp16=True)
-            mlflow.log_artifact(str(FP16_PATH), artifact_path="onnx_fp16")
-        latency = measure_latency(G, spec, ONNX_PATH, (1, 64), repeats=cfg.latency_repeats)
+            metrics["fp16"] = _export_checked(
+                G, spec, meta, staged[FP16_PATH], cfg, fp16=True, target=FP16_PATH
+            )
+            mlflow.log_artifact(str(staged[FP16_PATH]), artifact_path="onnx_fp16")
+        latency = measure_latency(G, spec, onnx_file, (1, 64), repeats=cfg.latency_repeats)
         providers = best_providers()
         metrics["latency"] = latency
         metrics["providers"] = {"parity": parity["provider"], "serving": providers}
@@ -128,14 +139,14 @@ def main() -> None:
                 latency[batch]["torch_ms"],
                 latency[batch]["speedup"],
             )
-        write_json(METRICS_DIR / "export.json", metrics)
+        write_json(staged[metrics_file], metrics)
         flat = {
             f"export.{k}": v
             for k, v in flatten(metrics).items()
             if isinstance(v, int | float) and not isinstance(v, bool)
         }
         mlflow.log_metrics(flat)
-        info = log_onnx_model(ONNX_PATH, meta, spec, providers, params)
+        info = log_onnx_model(onnx_file, meta, spec, providers, params)
         log.info("logged ONNX model %s (providers %s)", info.model_uri, ", ".join(providers))
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ganforge.config import (
     ClassifierConfig,
@@ -43,6 +43,26 @@ class Params(BaseModel):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
 
+    @model_validator(mode="after")
+    def _model_can_build_the_image_size(self) -> Params:
+        # Checked across sections so that `prepare` refuses a size `train` could not build,
+        # before it spends minutes (and hundreds of MB) on a store nobody can train on.
+        from ganforge.data.prepare import TOY_DATASETS
+        from ganforge.models.spec import dcgan_levels
+
+        # `auto` picks dcgan for image data sets (mlp for toy points).
+        if self.prepare.dataset in TOY_DATASETS or self.train.model not in ("dcgan", "auto"):
+            return self
+        try:
+            dcgan_levels(self.prepare.image_size)
+        except ValueError:
+            raise ValueError(
+                f"prepare.image_size = {self.prepare.image_size}: train.model "
+                f"{self.train.model} builds square power-of-two images from 16 to 256; set "
+                "prepare.image_size to 16, 32, 64, 128 or 256 (or train.model: mlp)"
+            ) from None
+        return self
+
 
 class ParamsError(SystemExit):
     """A bad params.yaml: exits the stage with a readable message instead of a traceback."""
@@ -54,7 +74,9 @@ class ParamsError(SystemExit):
 
 def _describe(err: dict[str, Any], raw: dict[str, Any]) -> str:
     loc = [str(p) for p in err["loc"]]
-    key = ".".join(loc) or "(top level)"
+    if not loc:  # a check across sections: its message names the keys itself
+        return str(err["msg"]).removeprefix("Value error, ")
+    key = ".".join(loc)
     if err["type"] == "extra_forbidden":
         parent: Any = Params
         for part in loc[:-1]:

@@ -121,8 +121,12 @@ def main() -> None:
         )
     except (DataError, ValueError) as err:
         raise StageError(f"train: {err}") from None
+    try:  # before DDP: a CUDA request on a CPU-only machine must say exactly that
+        use_cuda = resolve_device(config.device).type == "cuda"
+    except ValueError as err:
+        raise StageError(f"train.device = {config.device!r}: {err}") from None
     try:
-        dist = init_distributed(use_cuda=resolve_device(config.device).type == "cuda")
+        dist = init_distributed(use_cuda=use_cuda)
     except (RuntimeError, ValueError) as err:
         raise StageError(f"train: cannot join the DDP process group: {err}") from None
     if not dist.is_main:

@@ -77,3 +77,19 @@ def test_measure_waits_for_the_device_around_every_timed_round() -> None:
     # warm-ups, then per round each contender in rotated order, a sync either side
     timed = ["sync", "a3", "sync", "sync", "b3", "sync", "sync", "b3", "sync", "sync", "a3", "sync"]
     assert events == ["a2", "b2", *timed]
+
+
+def test_generate_memory_prints_the_peak_of_each_request() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "generate_memory.py")]
+        + ["--size", "16", "--folder-num", "300"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    rows = [line.split() for line in out.splitlines() if "->" in line]
+    assert [(r[0], r[2]) for r in rows] == [("4096", "grid"), ("300", "folder")], out
+    for row in rows:
+        loaded, peak = float(row[-3]), float(row[-2])
+        assert 0 < loaded <= peak, row

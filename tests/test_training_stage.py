@@ -114,7 +114,7 @@ def test_train_stage_turns_bad_options_into_stage_errors(workspace: Path) -> Non
 def test_dvc_train_stage_tracks_every_train_option() -> None:
     stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["train"]
     listed = {p for p in stage["params"] if isinstance(p, str)}
-    assert {f"train.{name}" for name in TrainConfig.model_fields} <= listed
+    assert "train" in listed  # the whole section: every option, present or defaulted
     assert set(yaml.safe_load((REPO / "params.yaml").read_text())["train"]) == set(
         TrainConfig.model_fields
     )

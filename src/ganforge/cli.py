@@ -6,6 +6,7 @@ fast and never load torch.
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -34,6 +35,14 @@ console = Console()
 err_console = Console(stderr=True)
 
 DEFAULT_MODEL = Path("models/generator.onnx")
+
+# Bounds on one request, so that no --num can exhaust memory or write an unusable file.
+# One PNG grid holds at most MAX_GRID images (64 x 64 tiles: 2 114 px square at 32 px);
+# more go to a folder, one PNG each, generated STREAM_BATCH at a time (bounded memory).
+MAX_GRID = 4096
+MAX_FOLDER = 1_000_000
+MAX_POINTS = 1_000_000  # toy generators: rows of a .csv / .npy (held in memory: 8 MB in 2-D)
+STREAM_BATCH = 256
 
 
 class ProviderChoice(StrEnum):
@@ -78,29 +87,89 @@ def _positive(value: int, option: str) -> None:
         _fail(f"{option} = {value}: must be a positive integer")
 
 
+def _check_seed(seed: int) -> None:
+    if seed < 0:
+        _fail(f"--seed = {seed}: must be 0 or more (numpy seeds are non-negative)")
+
+
+def _check_out_file(out: Path) -> None:
+    """Fail before any work when OUT cannot be written (missing or read-only folder)."""
+    folder = out.parent
+    if out.is_dir():
+        _fail(f"--out {out} is a folder: give a file name (or a new folder for one PNG each)")
+    if not folder.is_dir():
+        _fail(f"--out {out}: folder {folder} does not exist; create it or choose another path")
+    if not os.access(folder, os.W_OK):
+        _fail(f"--out {out}: folder {folder} is not writable; choose a path you can write")
+
+
+def _write_failed(out: Path, err: OSError) -> NoReturn:
+    _fail(f"cannot write {out} ({err.strerror or err}): choose a path in a writable folder")
+
+
+def _is_folder(out: Path) -> bool:
+    """--out names a folder (one PNG per image) when it has no suffix or is a folder."""
+    return out.is_dir() or out.suffix == ""
+
+
 def _write_samples(gen: Generator, samples: np.ndarray, out: Path, nrow: int | None) -> None:
     if gen.metadata.is_image:
         if out.suffix.lower() != ".png":
             _fail(f"{out}: images are written as a PNG grid; give --out a .png name")
-        save_grid(samples, out, nrow=nrow)
+        try:
+            save_grid(samples, out, nrow=nrow)
+        except OSError as err:
+            _write_failed(out, err)
         return
     # Toy point generators: the points themselves, one row each.
-    if out.suffix.lower() == ".npy":
-        np.save(out, samples)
-    elif out.suffix.lower() == ".csv":
-        header = ",".join(f"x{i}" for i in range(samples.shape[1]))
-        np.savetxt(out, samples, delimiter=",", header=header, comments="")
-    else:
-        _fail(f"{out}: this generator makes points, not images; give --out a .csv or .npy name")
+    try:
+        if out.suffix.lower() == ".npy":
+            np.save(out, samples)
+        elif out.suffix.lower() == ".csv":
+            header = ",".join(f"x{i}" for i in range(samples.shape[1]))
+            np.savetxt(out, samples, delimiter=",", header=header, comments="")
+        else:
+            _fail(f"{out}: this generator makes points, not images; give --out a .csv or .npy name")
+    except OSError as err:
+        _write_failed(out, err)
+
+
+def _stream_to_folder(gen: Generator, num: int, seed: int, label: int | None, out: Path) -> None:
+    """NUM images as OUT/sample_NNNNNNN.png, STREAM_BATCH at a time (memory: one batch)."""
+    from PIL import Image
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        index = 0
+        for batch in gen.iter_samples(num, seed=seed, labels=label, batch=STREAM_BATCH):
+            for image in batch:
+                picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+                picture.save(out / f"sample_{index:07d}.png", format="PNG")
+                index += 1
+    except OSError as err:
+        _write_failed(out, err)
 
 
 @app.command()
 def generate(
     model: ModelOpt = DEFAULT_MODEL,
-    num: Annotated[int, typer.Option("--num", "-n", help="Number of samples.")] = 64,
+    num: Annotated[
+        int,
+        typer.Option(
+            "--num",
+            "-n",
+            help=f"Number of samples (a .png grid: up to {MAX_GRID}; a folder: up to "
+            f"{MAX_FOLDER}; points: up to {MAX_POINTS}).",
+        ),
+    ] = 64,
     seed: SeedOpt = 0,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Output: .png grid (images), .csv/.npy (points).")
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output: .png grid or a folder (one PNG per image), .csv/.npy (points).",
+        ),
     ] = Path("samples.png"),
     label: LabelOpt = None,
     nrow: Annotated[
@@ -110,14 +179,31 @@ def generate(
 ) -> None:
     """Draw NUM samples from the generator and write them to OUT."""
     _positive(num, "--num")
+    _check_seed(seed)
     if nrow is not None:
         _positive(nrow, "--nrow")
     gen = _load(model, provider)
+    folder = gen.metadata.is_image and _is_folder(out)
+    if folder:
+        limit, what = MAX_FOLDER, f"a folder of PNGs ({out})"
+    elif gen.metadata.is_image:
+        limit, what = MAX_GRID, "one PNG grid; give --out a folder (e.g. samples/) for more"
+    else:
+        limit, what = MAX_POINTS, "one points file"
+    if num > limit:
+        _fail(f"--num = {num}: at most {limit} samples go into {what}")
+    if not folder:
+        _check_out_file(out)
     try:
-        samples = gen.sample(num, seed=seed, labels=label)
-    except GeneratorInputError as err:
+        if folder:
+            _stream_to_folder(gen, num, seed, label, out)
+        else:  # in batches: only the uint8 images are held, not the float outputs of all
+            batches = gen.iter_samples(num, seed=seed, labels=label, batch=STREAM_BATCH)
+            samples = np.concatenate(list(batches))
+    except (GeneratorInputError, ModelFileError) as err:
         _fail(str(err))
-    _write_samples(gen, samples, out, nrow)
+    if not folder:
+        _write_samples(gen, samples, out, nrow)
     console.print(
         f"wrote {num} samples to [bold]{out}[/] (seed {seed}, {gen.providers[0]})",
         highlight=False,
@@ -141,22 +227,29 @@ def interpolate(
 ) -> None:
     """Walk between random latent points: ROWS rows of STEPS images in one PNG grid."""
     _positive(rows, "--rows")
+    _check_seed(seed)
     if steps < 2:
         _fail(f"--steps = {steps}: an interpolation needs at least 2 steps")
+    if rows * steps > MAX_GRID:
+        _fail(f"--rows {rows} x --steps {steps}: at most {MAX_GRID} images go into one grid")
     gen = _load(model, provider)
     if not gen.metadata.is_image:
         _fail("this generator makes points, not images: interpolate draws image grids")
-    ends = gen.latents(2 * rows, seed=seed)
+    if out.suffix.lower() != ".png":
+        _fail(f"{out}: give --out a .png name")
+    _check_out_file(out)
     try:
+        ends = gen.latents(2 * rows, seed=seed)
         walks = [
             gen.interpolate(ends[2 * r], ends[2 * r + 1], steps, method.value, labels=label)
             for r in range(rows)
         ]
-    except GeneratorInputError as err:
+    except (GeneratorInputError, ModelFileError) as err:
         _fail(str(err))
-    if out.suffix.lower() != ".png":
-        _fail(f"{out}: give --out a .png name")
-    save_grid(np.concatenate(walks), out, nrow=steps)
+    try:
+        save_grid(np.concatenate(walks), out, nrow=steps)
+    except OSError as err:
+        _write_failed(out, err)
     console.print(
         f"wrote {rows}×{steps} {method.value} interpolation to [bold]{out}[/]", highlight=False
     )

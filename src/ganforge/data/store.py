@@ -75,9 +75,12 @@ def load_meta(prepared_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if not path.is_file():
         raise StoreMissingError(f"prepared store metadata {path} is missing: {_HINT}")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DataError(f"{path} is not valid JSON ({err}); {_HINT}") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path} holds a JSON {type(meta).__name__}, not an object; {_HINT}")
+    return meta
 
 
 class ContentHash:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,7 @@ class Generator:
                 f"model inputs {names} do not match its metadata {list(metadata.input_names)}"
             )
         self._output = session.get_outputs()[0].name
+        _check_graph_shapes(session, metadata)
 
     @classmethod
     def load(
@@ -57,7 +58,10 @@ class Generator:
             metadata = ModelMetadata.from_props(dict(props))
         except ValueError as err:
             raise ModelFileError(f"{path}: {err}") from None
-        return cls(session, metadata)
+        try:
+            return cls(session, metadata)
+        except ModelFileError as err:
+            raise ModelFileError(f"{path}: {err}") from None
 
     # ---- facts ----------------------------------------------------------------------
 
@@ -71,8 +75,12 @@ class Generator:
 
     # ---- latents and labels -----------------------------------------------------------
 
-    def latents(self, num: int, seed: int | None = 0, truncation: float = 1.0) -> np.ndarray:
+    def latents(
+        self, num: int, seed: int | None = 0, truncation: float = 1.0, start: int = 0
+    ) -> np.ndarray:
         """`num` standard-normal latents [num, nz] from `seed` (None: a fresh random seed).
+
+        `start` skips the stream's first `start` latents (batch k of a large request).
 
         `truncation` ψ in (0, 1] scales them toward the prior's mean, 0 (the truncation trick
         of StyleGAN with a Gaussian prior): less variety, more typical samples. 1 = none.
@@ -83,10 +91,32 @@ class Generator:
         if seed is None:
             seed = int(np.random.default_rng().integers(0, prng.MAX_SEED))
         try:
-            z = prng.normals(seed, num, self.nz)
+            z = prng.normals(seed, num, self.nz, start)
         except ValueError as err:
             raise GeneratorInputError(str(err)) from None
         return z if truncation == 1.0 else (z * np.float32(truncation)).astype(np.float32)
+
+    def iter_samples(
+        self,
+        num: int,
+        seed: int | None = 0,
+        labels: Labels = None,
+        batch: int = 256,
+        truncation: float = 1.0,
+    ) -> Iterator[np.ndarray]:
+        """`sample(num, seed, labels)` in batches of `batch`, with memory bounded by `batch`.
+
+        The latent stream is counter-based, so batch k draws latents k·batch onward: the
+        concatenated batches equal `sample(num, seed, labels)` for the same seed.
+        """
+        _check_count(num, "num")
+        if seed is None:
+            seed = int(np.random.default_rng().integers(0, prng.MAX_SEED))
+        y = self.labels_for(num, labels)
+        for start in range(0, num, batch):
+            count = min(batch, num - start)
+            z = self.latents(count, seed, truncation, start=start)
+            yield self.decode(z, None if y is None else y[start : start + count])
 
     def labels_for(self, num: int, labels: Labels = None) -> np.ndarray | None:
         """int64 labels [num] for a conditional model (cycling through classes when None).
@@ -134,7 +164,14 @@ class Generator:
             if y is not None:
                 feed["label"] = y[start : start + self.batch_size]
             chunks.append(self.session.run([self._output], feed)[0])
-        return np.concatenate(chunks)
+        out = np.concatenate(chunks)
+        if out.shape[1:] != tuple(self.metadata.sample_shape):
+            raise ModelFileError(
+                f"the model's output {list(out.shape[1:])} per sample does not match the "
+                f"sample_shape {list(self.metadata.sample_shape)} in its ganforge metadata: "
+                "the file was altered; export it again (`dvc repro export`)"
+            )
+        return out
 
     def decode(self, z: np.ndarray, labels: Labels = None) -> np.ndarray:
         """Latents -> uint8 images [N, H, W, C] (or float32 points [N, D] for toy models)."""
@@ -175,6 +212,28 @@ def to_uint8(
     lo, hi = value_range or (-1.0, 1.0)
     scaled = (np.asarray(samples, np.float32) - lo) * (255.0 / (hi - lo))
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+def _check_graph_shapes(session: ort.InferenceSession, meta: ModelMetadata) -> None:
+    """The graph's fixed dimensions must agree with the metadata a caller relies on."""
+    z_shape = list(session.get_inputs()[0].shape or [])
+    out_shape = list(session.get_outputs()[0].shape or [])
+    if not out_shape:  # rank unknown: run() checks what comes out
+        return
+    problems = []
+    if len(z_shape) == 2 and isinstance(z_shape[1], int) and z_shape[1] != meta.nz:
+        problems.append(f"input z is [batch, {z_shape[1]}] but nz = {meta.nz}")
+    fixed = out_shape[1:]
+    if len(fixed) != len(meta.sample_shape) or any(
+        isinstance(d, int) and d != m for d, m in zip(fixed, meta.sample_shape, strict=False)
+    ):
+        problems.append(f"output is {out_shape} but sample_shape = {list(meta.sample_shape)}")
+    if problems:
+        raise ModelFileError(
+            "its ganforge metadata does not match its graph ("
+            + "; ".join(problems)
+            + "): export the generator again (`dvc repro export`)"
+        )
 
 
 def _check_count(num: int, what: str) -> None:

@@ -53,20 +53,28 @@ def _key(seed: int) -> np.uint32:
     return _mix(np.array([lo], np.uint32) + inner)[0]
 
 
-def uint32_words(seed: int, count: int) -> np.ndarray:
-    """The first `count` 32-bit words of the stream for `seed` (uint32 [count])."""
+def uint32_words(seed: int, count: int, offset: int = 0) -> np.ndarray:
+    """Words `offset` .. `offset + count` of the stream for `seed` (uint32 [count])."""
     key = _key(seed)
-    i = np.arange(count, dtype=np.uint32)
+    i = np.arange(offset, offset + count, dtype=np.int64).astype(np.uint32)
     return _mix(_mix(i ^ key) + key)
 
 
-def normals(seed: int, num: int, nz: int) -> np.ndarray:
-    """float32 [num, nz] standard normals of the ganforge-normal-v1 stream for `seed`."""
-    total = num * nz
-    if total >= 2**32:
-        raise ValueError(f"{num} × {nz} latents exceed the stream's 2**32 words")
+def normals(seed: int, num: int, nz: int, start: int = 0) -> np.ndarray:
+    """float32 [num, nz] standard normals of the ganforge-normal-v1 stream for `seed`.
+
+    `start` skips the first `start` latents: `normals(s, a, nz)` followed by
+    `normals(s, b, nz, start=a)` equals `normals(s, a + b, nz)`, so large requests can be
+    drawn in batches.
+    """
+    first, end = start * nz, (start + num) * nz
+    if end >= 2**32:
+        raise ValueError(f"{start + num} × {nz} latents exceed the stream's 2**32 words")
+    # Box–Muller turns word pairs (2i, 2i+1) into normals (2i, 2i+1): start on a pair.
+    skip = first % 2
+    total = end - first + skip
     pairs = (total + 1) // 2
-    words = uint32_words(seed, 2 * pairs).astype(np.float64)
+    words = uint32_words(seed, 2 * pairs, offset=first - skip).astype(np.float64)
     u1 = (words[0::2] + 1.0) / 2.0**32
     u2 = words[1::2] / 2.0**32
     radius = np.sqrt(-2.0 * np.log(u1))
@@ -74,4 +82,4 @@ def normals(seed: int, num: int, nz: int) -> np.ndarray:
     out = np.empty(2 * pairs, np.float64)
     out[0::2] = radius * np.cos(angle)
     out[1::2] = radius * np.sin(angle)
-    return out[:total].astype(np.float32).reshape(num, nz)
+    return out[skip:total].astype(np.float32).reshape(num, nz)

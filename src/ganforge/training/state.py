@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,10 @@ from ganforge.io import torch_save
 log = logging.getLogger(__name__)
 
 LAST_CHECKPOINT = "last.pt"
+# A checkpoint of another configuration that a fresh run would overwrite is kept under this
+# name until the new run passes its step (see set_aside / drop_replaced).
+REPLACED_CHECKPOINT = "replaced-{step}.pt"
+_REPLACED_RE = re.compile(r"replaced-(\d+)\.pt")
 
 # A checkpoint continues a run only when the result equals an uninterrupted run under the
 # current options. These options change neither the weights nor the batches drawn:
@@ -69,6 +75,71 @@ def _as_tuple(obj: Any) -> Any:
 def save_state(path: Path, state: dict[str, Any]) -> None:
     """Write a training checkpoint atomically (temp file + rename)."""
     torch_save(state, path)
+
+
+def remove_stale_temp_files(checkpoint_dir: Path) -> list[Path]:
+    """Remove the temp files of checkpoint writes that a kill interrupted; returns them.
+
+    `save_state` writes `.<name>.<random>.tmp` beside the checkpoint and renames it: a kill
+    in between leaves the temp file behind, in a folder DVC tracks. Call at the start of a
+    run, before any write of this run is under way.
+    """
+    removed = []
+    for stale in Path(checkpoint_dir).glob(".*.pt.*.tmp"):
+        stale.unlink(missing_ok=True)
+        removed.append(stale)
+    if removed:
+        log.info(
+            "removed %d temp file(s) of an interrupted checkpoint write in %s",
+            len(removed),
+            checkpoint_dir,
+        )
+    return removed
+
+
+def set_aside(checkpoint_dir: Path, state: dict[str, Any], reasons: list[str]) -> Path | None:
+    """Before a fresh run overwrites `last.pt` of another configuration, keep it aside.
+
+    Renames it to `replaced-<step>.pt` and says in the log which training it holds and how
+    to keep it; `drop_replaced` removes it once the new run has passed that step.
+    """
+    last = Path(checkpoint_dir) / LAST_CHECKPOINT
+    step = int(state.get("step", 0))
+    if not last.is_file():
+        return None
+    kept = Path(checkpoint_dir) / REPLACED_CHECKPOINT.format(step=step)
+    os.replace(last, kept)
+    old = state.get("config") or {}
+    if old.get("max_steps"):
+        length = f"max_steps {old['max_steps']}"
+    else:
+        length = f"{old['epochs']} epochs" if old.get("epochs") else ""
+    log.warning(
+        "this run replaces the training in %s (step %d%s), because %s. It is kept as %s until "
+        "this run passes step %d. To keep it, stop now and copy that file elsewhere (or run "
+        "the changed options as an experiment: `dvc exp run -S key=value` keeps each one "
+        "apart); to continue it instead, undo the change and rename it back to %s.",
+        last,
+        step,
+        f" of a run set to {length}" if length else "",
+        "; ".join(reasons),
+        kept,
+        step,
+        LAST_CHECKPOINT,
+    )
+    return kept
+
+
+def drop_replaced(checkpoint_dir: Path, step: int, finished: bool = False) -> list[Path]:
+    """Remove the set-aside checkpoints this run has passed (all of them once it finished)."""
+    dropped = []
+    for path in Path(checkpoint_dir).glob("replaced-*.pt"):
+        match = _REPLACED_RE.fullmatch(path.name)
+        if match and (finished or int(match.group(1)) <= step):
+            path.unlink(missing_ok=True)
+            dropped.append(path)
+            log.info("removed %s: this run is now at step %d", path, step)
+    return dropped
 
 
 def load_state(path: Path) -> dict[str, Any] | None:

@@ -44,10 +44,13 @@ from ganforge.training.precision import precision_for
 from ganforge.training.state import (
     LAST_CHECKPOINT,
     capture_rng,
+    drop_replaced,
     load_state,
+    remove_stale_temp_files,
     restart_reasons,
     restore_rng,
     save_state,
+    set_aside,
 )
 
 log = logging.getLogger(__name__)
@@ -439,6 +442,8 @@ class GANTrainer:
 
     def resume(self, checkpoint_dir: Path) -> bool:
         """Continue from `checkpoint_dir/last.pt` when it belongs to this run; True if resumed."""
+        if self.dist.is_main:
+            remove_stale_temp_files(Path(checkpoint_dir))
         state = load_state(Path(checkpoint_dir) / LAST_CHECKPOINT)
         if state is None:
             return False
@@ -457,6 +462,8 @@ class GANTrainer:
                 state.get("step"),
                 "; ".join(reasons),
             )
+            if self.dist.is_main:
+                set_aside(Path(checkpoint_dir), state, reasons)
             return False
         self.load_state_dict(state)
         self.resumed_from = self.step
@@ -475,6 +482,7 @@ class GANTrainer:
         if self.dist.is_main:
             path = Path(checkpoint_dir) / LAST_CHECKPOINT
             save_state(path, state)
+            drop_replaced(Path(checkpoint_dir), self.step, self.step >= self.total_steps)
             for cb in callbacks:
                 cb.on_checkpoint(self, path)
 

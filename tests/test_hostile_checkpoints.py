@@ -1,0 +1,103 @@
+"""Checkpoint folder hygiene: no litter from killed writes, no finished training lost unsaid."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganforge.config import TrainConfig
+from ganforge.training import LAST_CHECKPOINT, fit
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def images() -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (160, 1, 16, 16), dtype=torch.uint8, generator=gen)
+    return x, torch.arange(160) % 4
+
+
+def tiny(**overrides) -> TrainConfig:
+    options = dict(
+        nz=8, ngf=4, ndf=4, batch_size=16, max_steps=6, device="cpu", log_every=2,
+        checkpoint_every=2, num_sample_images=8,
+    )  # fmt: skip
+    return TrainConfig(**(options | overrides))
+
+
+def _leave_temp_file(folder: Path) -> Path:
+    """What a kill between `torch.save` and the rename leaves (atomic_path's temp name)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stale = folder / f".{LAST_CHECKPOINT}.k1ll3d.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    return stale
+
+
+@pytest.mark.parametrize("with_checkpoint", [False, True])
+def test_temp_files_of_an_interrupted_write_are_removed_at_the_next_start(
+    images, tmp_path: Path, with_checkpoint: bool
+) -> None:
+    x, y = images
+    if with_checkpoint:
+        fit(tiny(), x, y, checkpoint_dir=tmp_path, stop_after=4)
+    stale = _leave_temp_file(tmp_path)
+    other = tmp_path / "notes.txt"  # not ours: left alone
+    other.write_text("keep")
+    result = fit(tiny(), x, y, checkpoint_dir=tmp_path)
+    assert not stale.exists()
+    assert other.read_text() == "keep"
+    assert result.resumed_from == (4 if with_checkpoint else None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LAST_CHECKPOINT, "notes.txt"]
+
+
+def test_a_changed_run_keeps_the_finished_training_until_it_passes_it(
+    images, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    x, y = images
+    fit(tiny(), x, y, checkpoint_dir=tmp_path)  # finished: step 6
+    finished = (tmp_path / LAST_CHECKPOINT).read_bytes()
+    kept = tmp_path / "replaced-6.pt"
+
+    changed = tiny(lr_g=1e-3, max_steps=10)
+    with caplog.at_level(logging.WARNING, logger="ganforge"):
+        fit(changed, x, y, checkpoint_dir=tmp_path, stop_after=3)  # interrupted at step 3
+    text = " ".join(caplog.text.split())
+    assert f"replaces the training in {tmp_path / LAST_CHECKPOINT} (step 6" in text
+    assert "lr_g changed" in text and "dvc exp run" in text and "copy that file" in text
+    assert str(kept) in text
+    # The earlier training survives the interrupted run, byte for byte, beside the new one.
+    assert kept.read_bytes() == finished
+    assert torch.load(tmp_path / LAST_CHECKPOINT, weights_only=True)["step"] == 3
+
+    resumed = fit(changed, x, y, checkpoint_dir=tmp_path, stop_after=5)
+    assert resumed.resumed_from == 3 and kept.exists()  # not passed yet
+    passed = fit(changed, x, y, checkpoint_dir=tmp_path, stop_after=6)
+    assert passed.resumed_from == 5 and not kept.exists()  # passed step 6: removed
+
+
+def test_a_shorter_changed_run_drops_the_kept_checkpoint_when_it_finishes(
+    images, tmp_path: Path
+) -> None:
+    x, y = images
+    fit(tiny(), x, y, checkpoint_dir=tmp_path)
+    fit(tiny(lr_d=1e-3, max_steps=4), x, y, checkpoint_dir=tmp_path, stop_after=2)
+    assert (tmp_path / "replaced-6.pt").exists()
+    fit(tiny(lr_d=1e-3, max_steps=4), x, y, checkpoint_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LAST_CHECKPOINT]
+
+
+def test_resuming_the_same_run_sets_nothing_aside(images, tmp_path: Path) -> None:
+    x, y = images
+    fit(tiny(), x, y, checkpoint_dir=tmp_path, stop_after=2)
+    fit(tiny(log_every=3), x, y, checkpoint_dir=tmp_path)  # a harmless change: resumes
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LAST_CHECKPOINT]
