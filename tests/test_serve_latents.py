@@ -58,3 +58,11 @@ def test_javascript_twin_gives_the_same_stream(tmp_path):
         js = np.asarray(streams["z"], np.float32).reshape(3, 33)
         # float64 libm results may differ in the last bit: at most one float32 ulp apart
         np.testing.assert_array_max_ulp(js, prng.normals(int(seed), 3, 33), maxulp=1)
+
+
+@pytest.mark.parametrize("nz", [100, 7, 1])
+def test_a_stream_drawn_in_batches_equals_one_draw(nz):
+    """Batch k of a large request starts where batch k-1 ended, odd widths included."""
+    whole = prng.normals(11, 10, nz)
+    parts = [prng.normals(11, 3, nz), prng.normals(11, 4, nz, 3), prng.normals(11, 3, nz, 7)]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
