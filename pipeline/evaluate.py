@@ -60,11 +60,14 @@ def main() -> None:
             net = build_feature_net(cfg.backend, classifier, cfg.inception_weights)
         except (FileNotFoundError, ModuleNotFoundError) as err:
             raise StageError(f"evaluate.backend = inception: {err}") from None
-        result = evaluate_images(
-            generator, spec, net.to(device), pair["train"], pair["test"], cfg,
-            val=pair["val"], classifier=classifier, class_names=list(meta.get("classes") or []),
-            seed=params.seed, device=device,
-        )  # fmt: skip
+        try:
+            result = evaluate_images(
+                generator, spec, net.to(device), pair["train"], pair["test"], cfg,
+                val=pair["val"], classifier=classifier,
+                class_names=list(meta.get("classes") or []), seed=params.seed, device=device,
+            )  # fmt: skip
+        except ValueError as err:  # e.g. num_samples too small for a full-rank covariance
+            raise StageError(f"evaluate: {err}") from None
     result.metrics["weights"] = extra.get("weights")
     result.metrics["dataset"] = meta.get("dataset")
     write_json(METRICS_FILE, result.metrics)
