@@ -119,6 +119,7 @@ def test_higher_is_better_measures_pick_the_maximum() -> None:
     measure = ModeQuality(ring_modes(), 0.02)
     assert measure.is_better(0.5, 0.4) and not measure.is_better(0.3, 0.4)
     assert not measure.is_better(float("nan"), None)
+    assert measure.is_better(0.0, 0.0)  # a flat score keeps the newer G
 
 
 def test_the_monitor_leaves_training_unchanged(images) -> None:

@@ -57,11 +57,13 @@ class SelectionMeasure:
         raise NotImplementedError
 
     def is_better(self, value: float, best: float | None) -> bool:
+        """Whether `value` beats `best`; a tie goes to the newer (longer-trained) generator,
+        so a run whose score stays flat (0 modes covered, say) keeps its last G."""
         if not math.isfinite(value):
             return False
         if best is None:
             return True
-        return value > best if self.higher_is_better else value < best
+        return value >= best if self.higher_is_better else value <= best
 
 
 class ValidationFID(SelectionMeasure):
