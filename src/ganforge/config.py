@@ -111,7 +111,7 @@ class TrainConfig(Options):
     # Quality during training (`ganforge.training.quality`): every `fid_every` steps (0: never)
     # score `fid_samples` samples against the validation split; keep the best or the last G.
     fid_every: int = Field(100, ge=0)
-    fid_samples: int = Field(1000, ge=2)
+    fid_samples: int = Field(500, ge=2)
     keep: Literal["best", "last"] = "best"
 
     @model_validator(mode="after")
