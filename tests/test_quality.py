@@ -18,7 +18,7 @@ from ganforge.config import ClassifierConfig, TrainConfig
 from ganforge.data import load_split
 from ganforge.data.toy import ring_modes
 from ganforge.metrics import ClassifierFeatureNet
-from ganforge.models import load_generator
+from ganforge.models import build_generator, load_generator
 from ganforge.training import (
     Callback,
     GANTrainer,
@@ -207,12 +207,11 @@ def test_collapse_alarm_silent_on_full_coverage_and_on_an_untrained_g_early() ->
     assert monitor.warnings == []
     config = TrainConfig(model="mlp", nz=2, ngf=16, ndf=16)
     torch.manual_seed(0)
-    from ganforge.models import build_generator
-
     untrained = build_generator(make_spec(config, (2,)))
-    monitor = _ring_monitor()
-    _log_steps(monitor, _stub(untrained, 2, False), [100, 200])
-    assert monitor.warnings == []
+    for steps in ([100, 200], [300, 400, 500]):  # early, and after the warm-up
+        monitor = _ring_monitor()
+        _log_steps(monitor, _stub(untrained, 2, False), steps)
+        assert monitor.warnings == []
 
 
 @pytest.fixture(scope="module")
@@ -235,6 +234,14 @@ def test_collapse_alarm_on_one_digit_class_and_fid_tells_it_apart(
         monitor = QualityMonitor(measure, 100, 500, prior=prior)
         _log_steps(monitor, _stub(Bank(bank), 4, True), [300, 400])
         scores[name] = (monitor.best_value, monitor.warnings)
+    torch.manual_seed(0)
+    spec = make_spec(TrainConfig(ngf=8), (1, 16, 16))
+    untrained = build_generator(spec)  # the classifier calls all its blobs "8", confidently
+    monitor = QualityMonitor(
+        ValidationFID(ClassifierFeatureNet(digits_classifier), val.data), 100, 500, prior=prior
+    )
+    _log_steps(monitor, _stub(untrained, spec.nz, True), [300, 400, 500])
+    assert monitor.warnings == []
     assert scores["all"][1] == [] and len(scores["one"][1]) == 1
     # the small test classifier calls some 3s 5 or 9; most classes still get nothing
     starved = int(re.search(r"(\d+) of 10", scores["one"][1][0]).group(1))

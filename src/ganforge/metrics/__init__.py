@@ -27,7 +27,7 @@ from ganforge.metrics.fid import frechet_distance, frechet_distance_gaussians, m
 from ganforge.metrics.inception_score import inception_score
 from ganforge.metrics.kid import kernel_inception_distance
 from ganforge.metrics.parzen import parzen_log_likelihood, parzen_score
-from ganforge.metrics.precision_recall import knn_radii, precision_recall
+from ganforge.metrics.precision_recall import inside_manifold, knn_radii, precision_recall
 from ganforge.metrics.toy import jensen_shannon_1d, ring_coverage, value_function
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "frechet_distance",
     "frechet_distance_gaussians",
     "inception_score",
+    "inside_manifold",
     "jensen_shannon_1d",
     "iter_generated",
     "kernel_inception_distance",

@@ -11,9 +11,11 @@ eval mode), scores them with a `SelectionMeasure` and remembers the weights of t
   the FID of raw 2-D points cannot see a generator that smears its mass between the modes;
 - 1-D Gaussian: Jensen-Shannon divergence to the known N(mean, std²) (`GaussianJSD`).
 
-From the same samples it keeps a class (or mode) histogram and warns when some classes get less
-than a quarter of their share of the data after a warm-up, i.e. partial mode collapse; an
-untrained generator, whose samples a classifier lumps into one or two classes, is not an alarm.
+From the same samples it keeps a class (or mode) histogram of the samples that look like data
+(inside the validation features' k-NN manifold; within 3σ of a mode) and warns when some classes
+get less than a quarter of their share of the data, i.e. partial mode collapse. An untrained
+generator, whose blobs a classifier confidently lumps into one class, is not an alarm: its
+samples do not look like data, and the alarm also waits out a warm-up.
 
 The monitor draws from its own seeded CPU generator and changes no module state, so a run that
 uses it trains exactly as one that does not; its state (curve, best score and weights, alarm)
@@ -33,6 +35,7 @@ import torch
 from ganforge.data.scaling import to_uint8
 from ganforge.metrics.features import FeatureNet, extract_features
 from ganforge.metrics.fid import frechet_distance, min_fid_samples
+from ganforge.metrics.precision_recall import inside_manifold, knn_radii
 from ganforge.metrics.toy import jensen_shannon_1d
 from ganforge.training.callbacks import Callback
 
@@ -53,7 +56,11 @@ class SelectionMeasure:
     higher_is_better: bool = False
 
     def __call__(self, samples: torch.Tensor) -> tuple[float, torch.Tensor | None]:
-        """(score, histogram of samples per class or mode, or None when there is none)."""
+        """(score, histogram per class or mode of the samples that look like data, or None).
+
+        Only samples that look like data count in the histogram: a classifier lumps an
+        untrained G's blobs into one class with high confidence, which is no collapse.
+        """
         raise NotImplementedError
 
     def is_better(self, value: float, best: float | None) -> bool:
@@ -69,7 +76,9 @@ class SelectionMeasure:
 class ValidationFID(SelectionMeasure):
     """FID (domain classifier features) of uint8 samples against fixed validation images.
 
-    Also the classifier's predicted-class histogram of the samples, for the collapse alarm.
+    Also, for the collapse alarm, the classifier's predicted-class histogram of the samples that
+    lie in the k-NN manifold of the validation features (k = 3, the precision of Kynkäänniemi
+    et al. 2019): samples that look like real digits.
     """
 
     column = "fid_val"
@@ -97,11 +106,13 @@ class ValidationFID(SelectionMeasure):
             val_images = val_images[idx]
         self.net, self.batch_size, self.device = net.to(device).eval(), batch_size, device
         self.real = extract_features(self.net, val_images, batch_size, device).features
+        self.radii = knn_radii(self.real, 3)
         self.num_classes = net.num_classes
 
     def __call__(self, samples: torch.Tensor) -> tuple[float, torch.Tensor | None]:
         fake = extract_features(self.net, samples, self.batch_size, self.device)
-        predicted = fake.logits.argmax(1)
+        realistic = inside_manifold(fake.features, self.real, self.radii)
+        predicted = fake.logits.argmax(1)[realistic]
         hist = torch.bincount(predicted, minlength=self.num_classes)
         return frechet_distance(self.real, fake.features), hist
 
@@ -112,7 +123,7 @@ class ModeQuality(SelectionMeasure):
     High quality: within `num_std`·σ of the nearest centre. Covered: a mode that holds at least a
     quarter of its expected share of the samples as high-quality samples. 1.0 is perfect; a
     generator that smears over the ring scores near 0, one that collapses onto 3 of 8 modes at
-    most 3/8. The histogram counts every sample at its nearest mode (collapse, not smear).
+    most 3/8. The histogram counts the high-quality samples of each mode.
     """
 
     column = "mode_quality_val"
@@ -131,7 +142,7 @@ class ModeQuality(SelectionMeasure):
         expected = len(pts) / k
         covered = (per_mode >= STARVED_SHARE * expected).double().mean().item()
         score = good.double().mean().item() * covered
-        return score, torch.bincount(nearest, minlength=k)
+        return score, per_mode.long()
 
 
 class GaussianJSD(SelectionMeasure):
@@ -162,8 +173,9 @@ class QualityMonitor(Callback):
     `keep="best"` snapshots G, its EMA copy and D whenever the score improves (`keep="last"` only
     records the best step). `prior` is the data's class (mode) distribution [K]; without it, or
     when the measure gives no histogram, there is no collapse alarm. The alarm is armed after
-    `warmup` of the run's steps and fires once per episode, after `patience` consecutive scored
-    evaluations with starved classes.
+    `warmup` of the run's steps and judges only when at least `min_judged` (default
+    max(100, 10 K)) samples look like data; it fires once per episode, after `patience`
+    consecutive evaluations with starved classes.
     """
 
     state_key = "quality_monitor"
@@ -180,6 +192,7 @@ class QualityMonitor(Callback):
         patience: int = 2,
         batch_size: int = 500,
         class_names: Sequence[str] = (),
+        min_judged: int | None = None,
     ) -> None:
         if every < 1:
             raise ValueError(f"every = {every}: evaluate at least every step (>= 1)")
@@ -197,6 +210,10 @@ class QualityMonitor(Callback):
         self.prior = prior
         self.seed, self.warmup, self.patience, self.batch_size = seed, warmup, patience, batch_size
         self.class_names = list(class_names)
+        k = len(prior) if prior is not None else 0
+        # Enough samples that a class's quarter share is not a matter of luck: with 10 per
+        # class expected, < 2.5 happens by chance to ~0.2 % of classes.
+        self.min_judged = min_judged if min_judged is not None else max(100, 10 * k)
         self.curve: list[tuple[int, float]] = []
         self.best_value: float | None = None
         self.best_step: int | None = None
@@ -261,14 +278,16 @@ class QualityMonitor(Callback):
         return torch.cat(parts)
 
     def _check_collapse(self, step: int, total: int, hist: torch.Tensor) -> None:
-        starved = starved_classes(hist, self.prior) if step >= self.warmup * total else []
+        judged = int(hist.sum())
+        armed = step >= self.warmup * total and judged >= self.min_judged
+        starved = starved_classes(hist, self.prior) if armed else []
         self._starved_run = self._starved_run + 1 if starved else 0
         if self._starved_run == self.patience:
             names = [self.class_names[k] if k < len(self.class_names) else str(k) for k in starved]
             message = (
                 f"step {step}: partial mode collapse: {len(starved)} of {len(hist)} classes/modes "
                 f"({', '.join(names)}) get less than {STARVED_SHARE:g} of their share of the data "
-                f"in {self.num_samples} samples"
+                f"among the {judged} of {self.num_samples} samples that look like data"
             )
             self.warnings.append(message)
             log.warning(message)
