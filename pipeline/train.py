@@ -2,8 +2,10 @@
 
 Outs: models/generator.pt, models/checkpoints/ (persist: a killed run resumes),
 plots/samples/, plots/train_history.csv, metrics/train.json; MLflow run with params,
-per-step metrics, sample grids and the data set as an input. Under torchrun each process
-trains its shard (DDP); rank 0 alone logs and writes.
+per-step metrics, sample grids and the data set as an input. Every train.fid_every steps G is
+scored on the validation split (`QualityMonitor`: FID with models/classifier.pt, or the toy
+data's measure) and, with train.keep: best, the best-scoring G is the one saved. Under torchrun
+each process trains its shard (DDP); rank 0 alone logs and writes.
 """
 
 from __future__ import annotations
