@@ -69,11 +69,14 @@ def main() -> None:
                 f"InceptionV3 weights file ({type(err).__name__}: {str(err)[:120]}): fetch "
                 "pt_inception-2015-12-05-6726825d.pth again, or use evaluate.backend: classifier"
             ) from None
-        result = evaluate_images(
-            generator, spec, net.to(device), pair["train"], pair["test"], cfg,
-            val=pair["val"], classifier=classifier, class_names=list(meta.get("classes") or []),
-            seed=params.seed, device=device,
-        )  # fmt: skip
+        try:
+            result = evaluate_images(
+                generator, spec, net.to(device), pair["train"], pair["test"], cfg,
+                val=pair["val"], classifier=classifier,
+                class_names=list(meta.get("classes") or []), seed=params.seed, device=device,
+            )  # fmt: skip
+        except ValueError as err:  # e.g. num_samples too small for a full-rank covariance
+            raise StageError(f"evaluate: {err}") from None
     result.metrics["weights"] = extra.get("weights")
     result.metrics["dataset"] = meta.get("dataset")
     log.info("evaluate: %s", {k: _round(v) for k, v in result.metrics.items()})

@@ -2,8 +2,10 @@
 
 Outs: models/generator.pt, models/checkpoints/ (persist: a killed run resumes),
 plots/samples/, plots/train_history.csv, metrics/train.json; MLflow run with params,
-per-step metrics, sample grids and the data set as an input. Under torchrun each process
-trains its shard (DDP); rank 0 alone logs and writes.
+per-step metrics, sample grids and the data set as an input. Every train.fid_every steps G is
+scored on the validation split (`QualityMonitor`: FID with models/classifier.pt, or the toy
+data's measure) and, with train.keep: best, the best-scoring G is the one saved. Under torchrun
+each process trains its shard (DDP); rank 0 alone logs and writes.
 """
 
 from __future__ import annotations
@@ -14,16 +16,22 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ganforge.classifier import NoClassifierError, load_classifier
 from ganforge.data import DataError, load_meta, load_split
 from ganforge.device import resolve_device
 from ganforge.io import write_json
+from ganforge.metrics import ClassifierFeatureNet
 from ganforge.models import save_generator
 from ganforge.training import (
     Callback,
+    GaussianJSD,
     HealthMonitor,
     HistoryCSV,
+    ModeQuality,
     NonFiniteLossError,
+    QualityMonitor,
     SampleGrid,
+    ValidationFID,
     cleanup_distributed,
     fit,
     init_distributed,
@@ -31,6 +39,7 @@ from ganforge.training import (
 )
 from pipeline.common import (
     CHECKPOINT_DIR,
+    CLASSIFIER_PATH,
     GENERATOR_PATH,
     METRICS_DIR,
     PLOTS_DIR,
@@ -107,6 +116,51 @@ def _log_dataset(meta: dict[str, Any]) -> None:
     mlflow.set_tag("dataset_hash", content_hash)
 
 
+def _quality_monitor(
+    params: Any, meta: dict[str, Any], labels: Any, device: Any
+) -> tuple[QualityMonitor | None, str | None]:
+    """The validation monitor for this data (FID, mode quality or JSD), or None and why not.
+
+    Images are scored by FID of the domain classifier's features (models/classifier.pt, made
+    by the classifier stage) against the validation split; without that classifier the run
+    keeps its last generator and says so.
+    """
+    import torch
+
+    config = params.train
+    if config.fid_every == 0:
+        return None, "train.fid_every is 0"
+    prior = None
+    if meta.get("dataset") == "gaussian_1d":
+        measure: Any = GaussianJSD(meta["mean"], meta["std"])
+    elif meta.get("modes") and meta.get("mode_std"):
+        measure = ModeQuality(meta["modes"], float(meta["mode_std"]))
+        prior = torch.ones(len(meta["modes"]))
+    else:
+        if not CLASSIFIER_PATH.exists():
+            return None, f"{CLASSIFIER_PATH} is missing (run `dvc repro classifier` first)"
+        try:
+            classifier, _ = load_classifier(CLASSIFIER_PATH)
+        except NoClassifierError as err:
+            return None, str(err)
+        val = load_split(PREPARED_DIR, "val")
+        measure = ValidationFID(
+            ClassifierFeatureNet(classifier), val.data, config.fid_samples, params.seed, 500, device
+        )
+        if labels is not None:
+            prior = torch.bincount(labels, minlength=classifier.num_classes)
+    monitor = QualityMonitor(
+        measure,
+        config.fid_every,
+        config.fid_samples,
+        config.keep,
+        prior,
+        seed=params.seed + 2,
+        class_names=meta.get("classes") or (),
+    )
+    return monitor, None
+
+
 def main() -> None:
     log = setup_logging()
     params = load_params()
@@ -125,6 +179,14 @@ def main() -> None:
         use_cuda = resolve_device(config.device).type == "cuda"
     except ValueError as err:
         raise StageError(f"train.device = {config.device!r}: {err}") from None
+    try:
+        monitor, no_monitor = _quality_monitor(params, meta, labels, resolve_device(config.device))
+    except (DataError, ValueError) as err:
+        raise StageError(f"train: {err}") from None
+    if monitor is None:
+        log.warning(
+            "train: no validation score during training (%s): keeping the last G", no_monitor
+        )
     try:
         dist = init_distributed(use_cuda=use_cuda)
     except (RuntimeError, ValueError) as err:
@@ -158,7 +220,11 @@ def main() -> None:
                 )
             )
             _log_dataset(meta)
-        callbacks = [grids, HistoryCSV(HISTORY_CSV), HealthMonitor(), ProgressBar(progress)]
+        health = HealthMonitor()
+        # The monitor first: it adds its score to the row the CSV and MLflow loggers write.
+        callbacks = [grids, HistoryCSV(HISTORY_CSV), health, ProgressBar(progress)]
+        if monitor is not None:
+            callbacks.insert(0, monitor)
         if dist.is_main:
             callbacks.append(MlflowLogger(grids))
         try:
@@ -180,6 +246,7 @@ def main() -> None:
                 cleanup_distributed()
         if not dist.is_main:
             return
+        kept = _keep_best(result, monitor)
         extra = {
             "run_id": run.info.run_id,
             "dataset_hash": meta.get("content_hash"),
@@ -187,8 +254,9 @@ def main() -> None:
             "class_names": list(meta.get("classes") or []),
             "train_config": config.model_dump(mode="json"),
             "seed": params.seed,
-            "step": result.step,
+            "step": kept["kept_step"],
             "epoch": result.epoch,
+            "kept": kept["kept"],
         }
         save_generator(
             GENERATOR_PATH, spec, result.generator, result.ema, result.discriminator, extra
@@ -205,6 +273,8 @@ def main() -> None:
             "amp": result.amp,
             "channels_last": result.channels_last,
             "resumed_from_step": result.resumed_from,
+            **kept,
+            "warnings": health.warnings + (monitor.warnings if monitor else []),
         }
         write_json(METRICS_DIR / "train.json", metrics)
         import mlflow
@@ -220,6 +290,41 @@ def main() -> None:
             GENERATOR_PATH,
         )
     cleanup_distributed()
+
+
+def _keep_best(result: Any, monitor: QualityMonitor | None) -> dict[str, Any]:
+    """Load the best snapshot into the result's modules when `keep: best` asks for it.
+
+    Returns what metrics/train.json records about the choice: which generator was kept, its
+    step, the best validation score and its step, and what one evaluation cost.
+    """
+    info: dict[str, Any] = {"kept": "last", "kept_step": result.step}
+    if monitor is None:
+        info["quality_measure"] = None
+        return info
+    column = monitor.measure.column
+    info.update(
+        {
+            "quality_measure": column,
+            "best_step": monitor.best_step,
+            f"best_{column}": monitor.best_value,
+            f"last_{column}": monitor.curve[-1][1] if monitor.curve else None,
+            "quality_evaluations": len(monitor.curve),
+            "quality_seconds_per_evaluation": _round(monitor.mean_seconds()),
+        }
+    )
+    best = monitor.best_weights()
+    if monitor.keep == "best" and best is not None:
+        result.generator.load_state_dict(best["generator"])
+        if result.ema is not None and best["generator_ema"] is not None:
+            result.ema.load_state_dict(best["generator_ema"])
+        result.discriminator.load_state_dict(best["discriminator"])
+        info.update(kept="best", kept_step=monitor.best_step)
+    return info
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 3) if value is not None else None
 
 
 def _num(value: Any) -> bool:

@@ -66,9 +66,11 @@ def test_train_stage_writes_its_outs(workspace: Path) -> None:
         "grad_norm_g",
         "grad_norm_d",
         "images_per_s",
-    }
+        "diversity",
+    }  # no fid_val: without models/classifier.pt there is no validation FID
     metrics = json.loads((workspace / "metrics/train.json").read_text())
     assert metrics["steps"] == 20 and metrics["device"] == "cpu" and metrics["images_per_s"] > 0
+    assert metrics["kept"] == "last" and metrics["quality_measure"] is None
     for key in ("loss_d", "loss_g", "d_real", "d_fake", "epochs", "train_seconds"):
         assert key in metrics
 

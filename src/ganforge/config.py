@@ -111,6 +111,11 @@ class TrainConfig(Options):
     checkpoint_every: int = Field(200, ge=1)
     log_every: int = Field(10, ge=1)
     num_sample_images: int = Field(64, ge=1, le=1024)
+    # Quality during training (`ganforge.training.quality`): every `fid_every` steps (0: never)
+    # score `fid_samples` samples against the validation split; keep the best or the last G.
+    fid_every: int = Field(100, ge=0)
+    fid_samples: int = Field(500, ge=2)
+    keep: Literal["best", "last"] = "best"
 
     @field_validator("channels_last", mode="before")
     @classmethod
@@ -146,6 +151,8 @@ class EvaluateConfig(Options):
     is_splits: int = Field(10, ge=1)
     pr_k: int = Field(3, ge=1)  # k of the k-NN manifolds (Kynkäänniemi et al. 2019)
     coverage_min_share: float = Field(0.1, gt=0.0, le=1.0)  # of a class's expected share
+    # generated samples checked for copies: nearest training image in pixel L2 (cost n × N_train)
+    copy_samples: int = Field(2000, ge=1)
     use_ema: bool = True
     device: Device = "auto"
 

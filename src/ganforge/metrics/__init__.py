@@ -3,7 +3,13 @@ coverage, the toy-data measures and the Parzen window (one file per metric, on `
 
 from __future__ import annotations
 
-from ganforge.metrics.coverage import class_coverage, class_histogram, conditional_accuracy
+from ganforge.metrics.copies import copy_fraction, nearest_distances
+from ganforge.metrics.coverage import (
+    class_coverage,
+    class_histogram,
+    class_share_ratios,
+    conditional_accuracy,
+)
 from ganforge.metrics.evaluate import EvalResult, build_feature_net, evaluate_images, evaluate_toy
 from ganforge.metrics.features import (
     ClassifierFeatureNet,
@@ -17,11 +23,11 @@ from ganforge.metrics.features import (
     iter_generated,
     sample_labels,
 )
-from ganforge.metrics.fid import frechet_distance, frechet_distance_gaussians
+from ganforge.metrics.fid import frechet_distance, frechet_distance_gaussians, min_fid_samples
 from ganforge.metrics.inception_score import inception_score
 from ganforge.metrics.kid import kernel_inception_distance
 from ganforge.metrics.parzen import parzen_log_likelihood, parzen_score
-from ganforge.metrics.precision_recall import knn_radii, precision_recall
+from ganforge.metrics.precision_recall import inside_manifold, knn_radii, precision_recall
 from ganforge.metrics.toy import jensen_shannon_1d, ring_coverage, value_function
 
 __all__ = [
@@ -35,7 +41,9 @@ __all__ = [
     "build_feature_net",
     "class_coverage",
     "class_histogram",
+    "class_share_ratios",
     "conditional_accuracy",
+    "copy_fraction",
     "evaluate_images",
     "evaluate_toy",
     "extract_features",
@@ -43,10 +51,13 @@ __all__ = [
     "frechet_distance",
     "frechet_distance_gaussians",
     "inception_score",
+    "inside_manifold",
     "jensen_shannon_1d",
     "iter_generated",
     "kernel_inception_distance",
     "knn_radii",
+    "min_fid_samples",
+    "nearest_distances",
     "parzen_log_likelihood",
     "parzen_score",
     "precision_recall",

@@ -50,3 +50,19 @@ def class_coverage(
 def conditional_accuracy(predicted: torch.Tensor, requested: torch.Tensor) -> float:
     """Fraction of a conditional generator's samples classified as the label they were asked for."""
     return (predicted.cpu() == requested.cpu()).double().mean().item()
+
+
+def class_share_ratios(
+    predicted: torch.Tensor, data_labels: torch.Tensor, num_classes: int
+) -> torch.Tensor:
+    """Per class: (share among generated samples) / (share in the data) [num_classes], float64.
+
+    1 everywhere for a generator that draws classes as the data does; classes absent from the
+    data get NaN (no expected share to compare with).
+    """
+    gen = class_histogram(predicted, num_classes).double()
+    real = class_histogram(data_labels, num_classes).double()
+    if gen.sum() == 0 or real.sum() == 0:
+        raise ValueError("class shares need generated predictions and labelled real data")
+    p_gen, p_real = gen / gen.sum(), real / real.sum()
+    return torch.where(p_real > 0, p_gen / p_real.clamp_min(1e-300), torch.nan)

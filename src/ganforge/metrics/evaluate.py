@@ -20,7 +20,8 @@ from torch import nn
 
 from ganforge.classifier import DomainClassifier, predict_logits
 from ganforge.config import EvaluateConfig
-from ganforge.metrics.coverage import class_coverage, conditional_accuracy
+from ganforge.metrics.copies import copy_fraction
+from ganforge.metrics.coverage import class_coverage, class_share_ratios, conditional_accuracy
 from ganforge.metrics.features import (
     ClassifierFeatureNet,
     FeatureNet,
@@ -30,7 +31,7 @@ from ganforge.metrics.features import (
     iter_generated,
     sample_labels,
 )
-from ganforge.metrics.fid import frechet_distance
+from ganforge.metrics.fid import frechet_distance, min_fid_samples
 from ganforge.metrics.inception_score import inception_score
 from ganforge.metrics.kid import kernel_inception_distance
 from ganforge.metrics.parzen import parzen_score
@@ -97,6 +98,12 @@ def evaluate_images(
     """
     start = time.perf_counter()
     n = config.num_samples
+    if n < min_fid_samples(net.feature_dim):
+        raise ValueError(
+            f"evaluate.num_samples = {n} is too small for {net.feature_dim}-d {net.name} "
+            f"features: FID needs a full-rank covariance, use at least "
+            f"{min_fid_samples(net.feature_dim)}"
+        )
     if classifier is None and isinstance(net, ClassifierFeatureNet):
         classifier = net.classifier
     labelled = bool((train[1] >= 0).all()) and classifier is not None
@@ -119,12 +126,16 @@ def evaluate_images(
     judge = (
         classifier.to(device) if labelled and not isinstance(net, ClassifierFeatureNet) else None
     )
-    parts, kept, judged, first = [], [], [], None
+    parts, kept, judged, first, to_check = [], [], [], None, []
+    checked = 0
     for images, _ in iter_generated(generator, spec, n, config.batch_size, seed, device, labels):
         if first is None:
             first = images[:GRID_SAMPLES].clone()
         if keep_all:
             kept.append(images)
+        if checked < config.copy_samples:  # the first ones: z is random, so any are a sample
+            to_check.append(images[: config.copy_samples - checked])
+            checked += len(to_check[-1])
         parts.append(extract_features(net, images, config.batch_size, device))
         if judge is not None:
             judged.append(predict_logits(judge, images, config.batch_size, device).argmax(1))
@@ -148,7 +159,16 @@ def evaluate_images(
     m["kid_subsets"] = config.kid_subsets
     m["is_mean"], m["is_std"] = inception_score(fake.logits, config.is_splits, seed)
     m["is_splits"] = min(config.is_splits, n)
-    m["is_real_mean"], _ = inception_score(real.logits, min(config.is_splits, len(real)), seed)
+    # Real data on the generator's protocol: n samples in the same splits (the split size sets
+    # the marginal p(y) each KL is taken against). Train images, drawn with replacement when
+    # there are fewer than n: the test split alone (360 digits) would give splits of 36.
+    real_idx = (
+        torch.randint(len(floor_ref), (n,), generator=torch.Generator().manual_seed(seed + 4))
+        if len(floor_ref) < n
+        else torch.arange(n)
+    )
+    m["is_real_mean"], _ = inception_score(floor_ref.logits[real_idx], config.is_splits, seed)
+    m["is_real_samples"], m["is_real_source"] = n, "train"
     pr_n = min(len(real), n)
     pr_idx = _subset(n, pr_n, seed + 2)
     m["precision"], m["recall"] = precision_recall(
@@ -169,6 +189,17 @@ def evaluate_images(
         ]
         if spec.conditional and labels is not None:
             m["conditional_accuracy"] = conditional_accuracy(pred, labels)
+        # Against the training labels: the class distribution the generator was fitted to.
+        ratios = class_share_ratios(pred, train[1], classifier.num_classes)
+        valid = ~torch.isnan(ratios)
+        lo, hi = (
+            int(torch.where(valid, ratios, torch.inf).argmin()),
+            int(torch.where(valid, ratios, -torch.inf).argmax()),
+        )
+        m["class_share_min"], m["class_share_max"] = ratios[lo].item(), ratios[hi].item()
+        m["class_share_min_class"], m["class_share_max_class"] = names[lo], names[hi]
+        m["class_share_ratios"] = [None if math.isnan(r) else round(r, 4) for r in ratios.tolist()]
+    m.update(copy_fraction(torch.cat(to_check), train[0], test[0]))
     if keep_all and val is not None:
         m.update(parzen_score(torch.cat(kept), val[0], test[0]))
         m["parzen_samples"] = n

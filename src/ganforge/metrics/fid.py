@@ -9,6 +9,14 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from ganforge.metrics.features import Precomputed
 
 
+def min_fid_samples(feature_dim: int) -> int:
+    """The fewest samples whose covariance can be full rank in `feature_dim` dimensions.
+
+    With fewer, the fitted Gaussian is degenerate and the FID comes out deceptively low.
+    """
+    return feature_dim + 1
+
+
 def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
     """FID between feature sets [N, F] and [M, F]: torchmetrics' estimate, in float64.
 

@@ -36,6 +36,13 @@ def _inside(
     return torch.cat(hits)
 
 
+def inside_manifold(
+    query: torch.Tensor, ref: torch.Tensor, radii: torch.Tensor, block: int = 1024
+) -> torch.Tensor:
+    """Which of `query` [N, F] lie in the k-NN manifold of `ref` (`radii` from `knn_radii`)."""
+    return _inside(query, ref, radii, block)
+
+
 def precision_recall(
     real: torch.Tensor, fake: torch.Tensor, k: int = 3, block: int = 1024
 ) -> tuple[float, float]:

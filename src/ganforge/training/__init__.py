@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ganforge.training.callbacks import (
     HISTORY_COLUMNS,
+    QUALITY_COLUMNS,
     Callback,
     HealthMonitor,
     HistoryCSV,
@@ -15,6 +16,15 @@ from ganforge.training.distributed import (
     cleanup_distributed,
     current_context,
     init_distributed,
+)
+from ganforge.training.quality import (
+    GaussianJSD,
+    ModeQuality,
+    QualityMonitor,
+    SelectionMeasure,
+    ValidationFID,
+    min_fid_samples,
+    starved_classes,
 )
 from ganforge.training.state import LAST_CHECKPOINT
 from ganforge.training.trainer import (
@@ -28,18 +38,26 @@ from ganforge.training.trainer import (
 __all__ = [
     "HISTORY_COLUMNS",
     "LAST_CHECKPOINT",
+    "QUALITY_COLUMNS",
     "Callback",
     "DistContext",
     "GANTrainer",
+    "GaussianJSD",
     "HealthMonitor",
     "HistoryCSV",
+    "ModeQuality",
     "NonFiniteLossError",
+    "QualityMonitor",
     "SampleGrid",
+    "SelectionMeasure",
     "TrainResult",
+    "ValidationFID",
     "cleanup_distributed",
     "current_context",
     "fit",
     "init_distributed",
     "make_spec",
+    "min_fid_samples",
+    "starved_classes",
     "write_history_csv",
 ]

@@ -29,11 +29,26 @@ HISTORY_COLUMNS = (
     "grad_norm_g",
     "grad_norm_d",
     "images_per_s",
+    "diversity",  # spread of fakes / spread of reals within a batch (mean pairwise distance)
 )
+# Written only when some row has them: the validation measure of `QualityMonitor`.
+QUALITY_COLUMNS = ("fid_val", "mode_quality_val", "jsd_val")
 
 
 class Callback:
-    """Override what you need; every hook is a no-op by default."""
+    """Override what you need; every hook is a no-op by default.
+
+    A callback with state that must survive a resume (a best snapshot, a curve) sets
+    `state_key`: the trainer saves its `state_dict()` in the checkpoint under that key and hands
+    it back to `load_state_dict()` before `on_fit_start` of the resumed run.
+    """
+
+    state_key: str = ""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
     def on_fit_start(self, trainer: GANTrainer) -> None: ...
 
@@ -49,12 +64,14 @@ class Callback:
 
 
 def write_history_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
-    """The log rows as CSV with the `HISTORY_COLUMNS`, atomically."""
+    """The log rows as CSV with the `HISTORY_COLUMNS` (and the `QUALITY_COLUMNS` that some row
+    has: rows without a value leave the cell empty), atomically."""
+    columns = HISTORY_COLUMNS + tuple(c for c in QUALITY_COLUMNS if any(c in r for r in rows))
     with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: _fmt(row.get(k)) for k in HISTORY_COLUMNS})
+            writer.writerow({k: _fmt(row.get(k)) for k in columns})
 
 
 def _fmt(value: Any) -> Any:
@@ -115,8 +132,11 @@ class HealthMonitor(Callback):
     """Warns when D wins (D(G(z)) -> 0, G's gradient fading) or when G collapses.
 
     Collapse is suspected when the spread of a batch of fakes (mean pairwise distance) falls
-    below `collapse_ratio` times that of a real batch. Each warning fires once per episode:
-    after `patience` consecutive log steps in the bad state, and again only after recovery.
+    below `collapse_ratio` times that of a real batch, after `warmup` of the run's steps: an
+    untrained G draws nearly the same output for every z, which is no collapse (partial collapse,
+    which this total-collapse check misses, is `QualityMonitor`'s alarm). Each warning fires once
+    per episode: after `patience` consecutive log steps in the bad state, and again only after
+    recovery.
     """
 
     def __init__(
@@ -125,9 +145,10 @@ class HealthMonitor(Callback):
         vanishing_grad: float = 1e-3,
         collapse_ratio: float = 0.1,
         patience: int = 5,
+        warmup: float = 0.25,
     ) -> None:
         self.d_fake_floor, self.vanishing_grad = d_fake_floor, vanishing_grad
-        self.collapse_ratio, self.patience = collapse_ratio, patience
+        self.collapse_ratio, self.patience, self.warmup = collapse_ratio, patience, warmup
         self._d_wins = self._collapse = 0
         self.warnings: list[str] = []
 
@@ -147,7 +168,8 @@ class HealthMonitor(Callback):
                 + "a lower lr_d, label_smoothing or instance_noise"
             )
         diversity = row.get("diversity", math.nan)
-        collapsed = math.isfinite(diversity) and diversity < self.collapse_ratio
+        armed = row["step"] >= self.warmup * getattr(trainer, "total_steps", 0)
+        collapsed = armed and math.isfinite(diversity) and diversity < self.collapse_ratio
         self._collapse = self._collapse + 1 if collapsed else 0
         if self._collapse == self.patience:
             self._warn(

@@ -214,6 +214,7 @@ class GANTrainer:
         self.elapsed_before = 0.0  # training seconds of earlier sessions (resume)
         self.resumed_from: int | None = None
         self.restart_reasons: list[str] = []
+        self.callback_states: dict[str, Any] = {}  # Callback.state_dict()s, by state_key
         self._reset_stats()
 
     # ----------------------------------------------------------------- set-up helpers
@@ -404,6 +405,7 @@ class GANTrainer:
             "scaler_d": self.scaler_d.state_dict() if self.scaler_d else None,
             "rng": rng,
             "history": list(self.history),
+            "callbacks": self.callback_states,
             "elapsed": self.elapsed_before + (time.perf_counter() - self._session_start),
         }
 
@@ -428,6 +430,7 @@ class GANTrainer:
         self.step = int(state["step"])
         self.sampler.cursor = int(state["cursor"])
         self.history = list(state.get("history", []))
+        self.callback_states = dict(state.get("callbacks") or {})
         self.elapsed_before = float(state.get("elapsed", 0.0))
         rng = state.get("rng") or []
         if state.get("world_size") == self.dist.world_size and len(rng) > self.dist.rank:
@@ -478,6 +481,9 @@ class GANTrainer:
 
     def save_checkpoint(self, checkpoint_dir: Path, callbacks: Sequence[Callback]) -> None:
         self._sync_buffers()
+        for cb in callbacks:  # callbacks with state (best snapshot, curves) resume with the run
+            if cb.state_key:
+                self.callback_states[cb.state_key] = cb.state_dict()
         state = self.state_dict()  # collective (RNG states of all ranks): every rank calls it
         if self.dist.is_main:
             path = Path(checkpoint_dir) / LAST_CHECKPOINT
@@ -500,6 +506,8 @@ class GANTrainer:
         start_step = self.step
         end = min(self.total_steps, stop_after) if stop_after else self.total_steps
         for cb in callbacks:
+            if cb.state_key and cb.state_key in self.callback_states:
+                cb.load_state_dict(self.callback_states[cb.state_key])
             cb.on_fit_start(self)
         self._reset_stats()
         images_per_step = self.config.batch_size * self.config.d_steps * self.dist.world_size

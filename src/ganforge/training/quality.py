@@ -1,0 +1,335 @@
+"""Quality judged during training: a validation measure every N steps, the best generator kept,
+and a partial-collapse alarm.
+
+`QualityMonitor` is a training callback. Every `every` steps (and at the last step) it draws
+`num_samples` samples for a fixed set of latent codes from G (its EMA copy when there is one, in
+eval mode), scores them with a `SelectionMeasure` and remembers the weights of the best score:
+
+- images: FID of the domain classifier's features against a fixed subset of the *validation*
+  split (`ValidationFID`; the test split is never used for selection);
+- ring / grid of Gaussians: high-quality fraction × fraction of modes covered (`ModeQuality`):
+  the FID of raw 2-D points cannot see a generator that smears its mass between the modes;
+- 1-D Gaussian: Jensen-Shannon divergence to the known N(mean, std²) (`GaussianJSD`).
+
+From the same samples it keeps a class (or mode) histogram of the samples that look like data
+(inside the validation features' k-NN manifold; within 3σ of a mode) and warns when some classes
+get less than a quarter of their share of the data, i.e. partial mode collapse. An untrained
+generator, whose blobs a classifier confidently lumps into one class, is not an alarm: its
+samples do not look like data, and the alarm also waits out a warm-up.
+
+The monitor draws from its own seeded CPU generator and changes no module state, so a run that
+uses it trains exactly as one that does not; its state (curve, best score and weights, alarm)
+goes into the trainer's checkpoint, so a resumed run equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ganforge.data.scaling import to_uint8
+from ganforge.metrics.features import FeatureNet, extract_features
+from ganforge.metrics.fid import frechet_distance, min_fid_samples
+from ganforge.metrics.precision_recall import inside_manifold, knn_radii
+from ganforge.metrics.toy import jensen_shannon_1d
+from ganforge.training.callbacks import Callback
+
+if TYPE_CHECKING:
+    from ganforge.training.trainer import GANTrainer
+
+log = logging.getLogger(__name__)
+
+# A class (mode) is starved when it gets less than this fraction of its share of the data: the
+# same quarter the ring/grid coverage rule uses (DESIGN.md), far below sampling noise at N ≥ 500.
+STARVED_SHARE = 0.25
+
+
+class SelectionMeasure:
+    """Scores a batch of generated samples; `column` names it in the history and in MLflow."""
+
+    column: str = "score_val"
+    higher_is_better: bool = False
+
+    def __call__(self, samples: torch.Tensor) -> tuple[float, torch.Tensor | None]:
+        """(score, histogram per class or mode of the samples that look like data, or None).
+
+        Only samples that look like data count in the histogram: a classifier lumps an
+        untrained G's blobs into one class with high confidence, which is no collapse.
+        """
+        raise NotImplementedError
+
+    def is_better(self, value: float, best: float | None) -> bool:
+        """Whether `value` beats `best`; a tie goes to the newer (longer-trained) generator,
+        so a run whose score stays flat (0 modes covered, say) keeps its last G."""
+        if not math.isfinite(value):
+            return False
+        if best is None:
+            return True
+        return value >= best if self.higher_is_better else value <= best
+
+
+class ValidationFID(SelectionMeasure):
+    """FID (domain classifier features) of uint8 samples against fixed validation images.
+
+    Also, for the collapse alarm, the classifier's predicted-class histogram of the samples that
+    lie in the k-NN manifold of the validation features (k = 3, the precision of Kynkäänniemi
+    et al. 2019): samples that look like real digits.
+    """
+
+    column = "fid_val"
+    higher_is_better = False
+
+    def __init__(
+        self,
+        net: FeatureNet,
+        val_images: torch.Tensor,
+        max_real: int = 1000,
+        seed: int = 0,
+        batch_size: int = 500,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        need = min_fid_samples(net.feature_dim)
+        if len(val_images) < need:
+            raise ValueError(
+                f"the validation split holds {len(val_images)} images; a FID of "
+                f"{net.feature_dim}-d features needs at least {need}: raise prepare.val_fraction "
+                "or set train.fid_every: 0"
+            )
+        if len(val_images) > max_real:  # a fixed subset: the same reference at every step
+            gen = torch.Generator().manual_seed(seed)
+            idx = torch.randperm(len(val_images), generator=gen)[:max_real].sort().values
+            val_images = val_images[idx]
+        self.net, self.batch_size, self.device = net.to(device).eval(), batch_size, device
+        self.real = extract_features(self.net, val_images, batch_size, device).features
+        self.radii = knn_radii(self.real, 3)
+        self.num_classes = net.num_classes
+
+    def __call__(self, samples: torch.Tensor) -> tuple[float, torch.Tensor | None]:
+        fake = extract_features(self.net, samples, self.batch_size, self.device)
+        realistic = inside_manifold(fake.features, self.real, self.radii)
+        predicted = fake.logits.argmax(1)[realistic]
+        hist = torch.bincount(predicted, minlength=self.num_classes)
+        return frechet_distance(self.real, fake.features), hist
+
+
+class ModeQuality(SelectionMeasure):
+    """Mixtures of Gaussians (ring, grid): high-quality fraction × fraction of modes covered.
+
+    High quality: within `num_std`·σ of the nearest centre. Covered: a mode that holds at least a
+    quarter of its expected share of the samples as high-quality samples. 1.0 is perfect; a
+    generator that smears over the ring scores near 0, one that collapses onto 3 of 8 modes at
+    most 3/8. The histogram counts the high-quality samples of each mode.
+    """
+
+    column = "mode_quality_val"
+    higher_is_better = True
+
+    def __init__(self, centres: Sequence[Sequence[float]], std: float, num_std: float = 3.0):
+        self.centres = torch.as_tensor(centres, dtype=torch.float64)
+        self.radius = num_std * float(std)
+
+    def __call__(self, samples: torch.Tensor) -> tuple[float, torch.Tensor | None]:
+        pts = samples.double().reshape(len(samples), -1)
+        dist, nearest = torch.cdist(pts, self.centres).min(dim=1)
+        good = dist <= self.radius
+        k = len(self.centres)
+        per_mode = torch.bincount(nearest[good], minlength=k).double()
+        expected = len(pts) / k
+        covered = (per_mode >= STARVED_SHARE * expected).double().mean().item()
+        score = good.double().mean().item() * covered
+        return score, per_mode.long()
+
+
+class GaussianJSD(SelectionMeasure):
+    """1-D Gaussian data: JSD(N(mean, std²) ‖ p_g) in nats (0 at the optimum)."""
+
+    column = "jsd_val"
+    higher_is_better = False
+
+    def __init__(self, mean: float, std: float) -> None:
+        self.mean, self.std = float(mean), float(std)
+
+    def __call__(self, samples: torch.Tensor) -> tuple[float, torch.Tensor | None]:
+        return jensen_shannon_1d(samples, mean=self.mean, std=self.std, grid_size=1001), None
+
+
+def starved_classes(
+    hist: torch.Tensor, prior: torch.Tensor, min_share: float = STARVED_SHARE
+) -> list[int]:
+    """Classes (modes) whose share of `hist` is below `min_share` × their share in `prior`."""
+    p_gen = hist.double() / max(1, int(hist.sum()))
+    p_data = prior.double() / prior.sum()
+    return [int(k) for k in torch.nonzero((p_data > 0) & (p_gen < min_share * p_data)).flatten()]
+
+
+class QualityMonitor(Callback):
+    """Scores G every `every` steps with `measure`, keeps the best weights, raises collapse alarms.
+
+    `keep="best"` snapshots G, its EMA copy and D whenever the score improves (`keep="last"` only
+    records the best step). `prior` is the data's class (mode) distribution [K]; without it, or
+    when the measure gives no histogram, there is no collapse alarm. The alarm is armed after
+    `warmup` of the run's steps and judges only when at least `min_judged` (default
+    max(100, 10 K)) samples look like data; it fires once per episode, after `patience`
+    consecutive evaluations with starved classes.
+    """
+
+    state_key = "quality_monitor"
+
+    def __init__(
+        self,
+        measure: SelectionMeasure,
+        every: int,
+        num_samples: int,
+        keep: str = "best",
+        prior: torch.Tensor | None = None,
+        seed: int = 0,
+        warmup: float = 0.25,
+        patience: int = 2,
+        batch_size: int = 500,
+        class_names: Sequence[str] = (),
+        min_judged: int | None = None,
+    ) -> None:
+        if every < 1:
+            raise ValueError(f"every = {every}: evaluate at least every step (>= 1)")
+        if keep not in ("best", "last"):
+            raise ValueError(f"keep = {keep!r}: use 'best' or 'last'")
+        if isinstance(measure, ValidationFID) and num_samples < min_fid_samples(
+            measure.net.feature_dim
+        ):
+            raise ValueError(
+                f"train.fid_samples = {num_samples} is too small for a full-rank covariance of "
+                f"{measure.net.feature_dim}-d features: use at least "
+                f"{min_fid_samples(measure.net.feature_dim)}"
+            )
+        self.measure, self.every, self.num_samples, self.keep = measure, every, num_samples, keep
+        self.prior = prior
+        self.seed, self.warmup, self.patience, self.batch_size = seed, warmup, patience, batch_size
+        self.class_names = list(class_names)
+        k = len(prior) if prior is not None else 0
+        # Enough samples that a class's quarter share is not a matter of luck: with 10 per
+        # class expected, < 2.5 happens by chance to ~0.2 % of classes.
+        self.min_judged = min_judged if min_judged is not None else max(100, 10 * k)
+        self.curve: list[tuple[int, float]] = []
+        self.best_value: float | None = None
+        self.best_step: int | None = None
+        self.best_state: dict[str, Any] | None = None
+        self.warnings: list[str] = []
+        self.seconds: list[float] = []
+        self._starved_run = 0
+        self._last_scored = 0
+
+    # ----------------------------------------------------------------- the hook
+    def on_log(self, trainer: GANTrainer, row: dict[str, float]) -> None:
+        step = int(row["step"])
+        due = step // self.every > self._last_scored // self.every
+        if not (due or step >= trainer.total_steps) or step == self._last_scored:
+            return
+        self._last_scored = step
+        value, hist = self.score(trainer)
+        row[self.measure.column] = value
+        self.curve.append((step, value))
+        if self.measure.is_better(value, self.best_value):
+            self.best_value, self.best_step = value, step
+            if self.keep == "best":
+                self.best_state = _snapshot(trainer)
+        if hist is not None and self.prior is not None:
+            self._check_collapse(step, trainer.total_steps, hist)
+
+    @torch.no_grad()
+    def score(self, trainer: GANTrainer) -> tuple[float, torch.Tensor | None]:
+        """The measure on `num_samples` samples of G (EMA when kept) for the monitor's fixed z."""
+        start = time.perf_counter()
+        samples = self.generate(trainer)
+        value, hist = self.measure(samples)
+        self.seconds.append(time.perf_counter() - start)
+        log.info("step %d: %s = %.4g", trainer.step, self.measure.column, value)
+        return value, hist
+
+    @torch.no_grad()
+    def generate(self, trainer: GANTrainer) -> torch.Tensor:
+        """Samples for fixed z (and labels, for a conditional G) drawn from the monitor's seed."""
+        spec = trainer.spec
+        gen = torch.Generator().manual_seed(self.seed)
+        z = torch.randn(self.num_samples, spec.nz, generator=gen)
+        labels = None
+        if spec.conditional:
+            weights = self.prior if self.prior is not None else torch.ones(spec.num_classes)
+            labels = torch.multinomial(weights.double(), self.num_samples, True, generator=gen)
+        module = trainer.ema.module if trainer.ema is not None else trainer.g_core
+        was_training = module.training
+        module.eval()
+        try:
+            parts = []
+            for i in range(0, self.num_samples, self.batch_size):
+                y = (
+                    labels[i : i + self.batch_size].to(trainer.device)
+                    if labels is not None
+                    else None
+                )
+                out = module(z[i : i + self.batch_size].to(trainer.device), y).float().cpu()
+                parts.append(to_uint8(out) if spec.is_image else out)
+        finally:
+            module.train(was_training)
+        return torch.cat(parts)
+
+    def _check_collapse(self, step: int, total: int, hist: torch.Tensor) -> None:
+        judged = int(hist.sum())
+        armed = step >= self.warmup * total and judged >= self.min_judged
+        starved = starved_classes(hist, self.prior) if armed else []
+        self._starved_run = self._starved_run + 1 if starved else 0
+        if self._starved_run == self.patience:
+            names = [self.class_names[k] if k < len(self.class_names) else str(k) for k in starved]
+            message = (
+                f"step {step}: partial mode collapse: {len(starved)} of {len(hist)} classes/modes "
+                f"({', '.join(names)}) get less than {STARVED_SHARE:g} of their share of the data "
+                f"among the {judged} of {self.num_samples} samples that look like data"
+            )
+            self.warnings.append(message)
+            log.warning(message)
+
+    # ----------------------------------------------------------------- results, checkpoints
+    def best_weights(self) -> dict[str, Any] | None:
+        """State dicts of G, EMA (or None) and D at the best step (None with keep='last')."""
+        return self.best_state
+
+    def mean_seconds(self) -> float | None:
+        """Mean wall time of one evaluation (generation + measure) in this session."""
+        return sum(self.seconds) / len(self.seconds) if self.seconds else None
+
+    def state_dict(self) -> dict[str, Any]:
+        """All that a resumed run needs to continue the curve, the best snapshot and the alarm."""
+        return {
+            "curve": [[s, v] for s, v in self.curve],
+            "best_value": self.best_value,
+            "best_step": self.best_step,
+            "best_state": self.best_state,
+            "warnings": list(self.warnings),
+            "starved_run": self._starved_run,
+            "last_scored": self._last_scored,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.curve = [(int(s), float(v)) for s, v in state.get("curve", [])]
+        self.best_value, self.best_step = state.get("best_value"), state.get("best_step")
+        self.best_state = state.get("best_state")
+        self.warnings = list(state.get("warnings", []))
+        self._starved_run = int(state.get("starved_run", 0))
+        self._last_scored = int(state.get("last_scored", 0))
+
+
+def _snapshot(trainer: GANTrainer) -> dict[str, Any]:
+    def plain(module: torch.nn.Module | None) -> dict[str, torch.Tensor] | None:
+        if module is None:
+            return None
+        return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+    return {
+        "generator": plain(trainer.g_core),
+        "generator_ema": plain(trainer.ema.module if trainer.ema is not None else None),
+        "discriminator": plain(trainer.d_core),
+    }
