@@ -22,7 +22,13 @@ from ganforge.metrics.inception_score import inception_score
 from ganforge.metrics.kid import kernel_inception_distance
 from ganforge.metrics.parzen import parzen_log_likelihood, parzen_score
 from ganforge.metrics.precision_recall import knn_radii, precision_recall
-from ganforge.metrics.toy import jensen_shannon_1d, ring_coverage, value_function
+from ganforge.metrics.toy import (
+    jensen_shannon_1d,
+    mode_coverage,
+    mode_histogram,
+    ring_coverage,
+    value_function,
+)
 
 __all__ = [
     "ClassifierFeatureNet",
@@ -47,6 +53,8 @@ __all__ = [
     "iter_generated",
     "kernel_inception_distance",
     "knn_radii",
+    "mode_coverage",
+    "mode_histogram",
     "parzen_log_likelihood",
     "parzen_score",
     "precision_recall",

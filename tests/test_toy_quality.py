@@ -1,0 +1,69 @@
+"""The toy problems' measures (ring of 8, grid of 25 Gaussians) and a short training that
+learns the ring: mass on every mode, within 3 sigma."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ganforge.config import TrainConfig
+from ganforge.data.toy import grid_modes, ring_2d, ring_modes
+from ganforge.metrics import mode_coverage, mode_histogram
+from ganforge.training import make_spec
+
+
+def test_mode_histogram_counts_only_samples_within_three_sigma() -> None:
+    centres = np.array([[0.0, 0.0], [1.0, 0.0]])
+    points = torch.tensor([[0.05, 0.0], [0.0, -0.059], [0.061, 0.0], [0.97, 0.0], [0.5, 0.0]])
+    counts, good = mode_histogram(points, centres, sigma=0.02)
+    # 0.05 and 0.059 are inside 3 sigma = 0.06, 0.061 is not; the midpoint belongs to no mode
+    assert counts.tolist() == [2, 1]
+    assert good.tolist() == [True, True, False, True, False]
+
+
+def test_a_mode_needs_a_quarter_of_its_expected_share() -> None:
+    centres = ring_modes()
+    gen = torch.Generator().manual_seed(0)
+    n = 8000  # expected share of one mode: 1000 samples; the rule asks for >= 250
+    counts = [1000] * 7 + [0]
+    counts[7], counts[0] = 249, 1751  # mode 7 one sample short of a quarter share
+    labels = torch.repeat_interleave(torch.arange(8), torch.tensor(counts))
+    points = torch.as_tensor(centres)[labels].float() + 0.02 * torch.randn(n, 2, generator=gen)
+    short = mode_coverage(points, centres, 0.02)
+    hq = short["high_quality_fraction"]
+    assert short["modes_covered"] == 7 and 0.98 < hq <= 1.0
+    assert short["mode_shares"][7] == pytest.approx(8 * short["samples_per_mode"][7] / n)
+    assert "0.25" in short["mode_rule"] and "3 sigma" in short["mode_rule"]
+    counts[7], counts[0] = 260, 1740  # safely above: (260 minus the few beyond 3 sigma) / 1000
+    labels = torch.repeat_interleave(torch.arange(8), torch.tensor(counts))
+    points = torch.as_tensor(centres)[labels].float() + 0.02 * torch.randn(n, 2, generator=gen)
+    assert mode_coverage(points, centres, 0.02)["modes_covered"] == 8
+    # one stray sample on a dropped mode is not coverage (it was, before the share rule)
+    stray = torch.cat([points[labels != 7], torch.as_tensor(centres[7:8]).float()])
+    assert mode_coverage(stray, centres, 0.02)["modes_covered"] == 7
+    # a smear over the whole ring: few samples within 3 sigma, no mode reaches its quarter
+    angles = 2 * torch.pi * torch.rand(n, generator=gen)
+    smear = 2.0 * torch.stack([angles.cos(), angles.sin()], dim=1)
+    smeared = mode_coverage(smear, centres, 0.02)
+    assert smeared["high_quality_fraction"] < 0.1 and smeared["modes_covered"] == 0
+
+
+def test_grid_coverage_uses_the_same_rule() -> None:
+    centres = grid_modes()
+    gen = torch.Generator().manual_seed(1)
+    labels = torch.arange(25 * 200) % 24  # the 25th mode (4, 4) dropped
+    points = torch.as_tensor(centres)[labels].float() + 0.02 * torch.randn(5000, 2, generator=gen)
+    cov = mode_coverage(points, centres, 0.02)
+    assert cov["num_modes"] == 25 and cov["modes_covered"] == 24
+    assert cov["mode_shares"][24] == 0.0 and cov["high_quality_fraction"] > 0.98
+
+
+def test_auto_model_resolves_from_the_data_and_dcgan_on_points_is_one_clear_line() -> None:
+    assert TrainConfig().model == "auto"
+    assert make_spec(TrainConfig(), (2,)).arch == "mlp"
+    assert make_spec(TrainConfig(), (1, 32, 32)).arch == "dcgan"
+    with pytest.raises(ValueError) as err:
+        make_spec(TrainConfig(model="dcgan"), (2,))
+    message = str(err.value)
+    assert "\n" not in message and "train.model: auto" in message and "(2,)" in message
