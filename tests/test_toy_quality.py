@@ -10,7 +10,7 @@ import torch
 from ganforge.config import TrainConfig
 from ganforge.data.toy import grid_modes, ring_2d, ring_modes
 from ganforge.metrics import mode_coverage, mode_histogram
-from ganforge.training import make_spec
+from ganforge.training import fit, make_spec
 
 
 def test_mode_histogram_counts_only_samples_within_three_sigma() -> None:
@@ -67,3 +67,45 @@ def test_auto_model_resolves_from_the_data_and_dcgan_on_points_is_one_clear_line
         make_spec(TrainConfig(model="dcgan"), (2,))
     message = str(err.value)
     assert "\n" not in message and "train.model: auto" in message and "(2,)" in message
+
+
+@pytest.fixture
+def one_thread():
+    # Tiny MLPs run fastest on one thread; the machine's other threads stay free.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_short_training_puts_mass_on_every_ring_mode(one_thread) -> None:
+    """3000 steps of the ring/grid configuration at widths 64 (a few seconds on a quiet CPU).
+
+    Measured with these settings: all 8 modes at >= 0.69 of their expected share, 82 % of the
+    samples within 3 sigma. A smeared ring (today's default) gets ~2 % and no mode; a
+    collapsed one fewer than 8 modes.
+    """
+    data = torch.from_numpy(ring_2d(14000, seed=123).points)
+    config = TrainConfig(
+        nz=2,
+        ngf=64,
+        ndf=64,
+        maxout_pieces=0,
+        dropout=0.0,
+        lr_g=1e-3,
+        lr_d=1e-3,
+        batch_size=256,
+        max_steps=3000,
+        ema_decay=0.99,
+        device="cpu",
+        log_every=500,
+    )
+    result = fit(config, data, seed=0)
+    assert result.ema is not None
+    g = result.ema.eval()
+    with torch.no_grad():
+        fake = g(torch.randn(10000, 2, generator=torch.Generator().manual_seed(1)))
+    cov = mode_coverage(fake, ring_modes(), 0.02)
+    assert cov["modes_covered"] == 8, cov["mode_shares"]
+    assert cov["high_quality_fraction"] > 0.6, cov["high_quality_fraction"]
