@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from ganforge.config import TrainConfig
+from ganforge.config import EvaluateConfig, TrainConfig
 from ganforge.data.toy import grid_modes, ring_2d, ring_modes
-from ganforge.metrics import mode_coverage, mode_histogram
+from ganforge.metrics import evaluate_toy, mode_coverage, mode_histogram
+from ganforge.models import GeneratorSpec
 from ganforge.training import fit, make_spec
 
 
@@ -67,6 +68,36 @@ def test_auto_model_resolves_from_the_data_and_dcgan_on_points_is_one_clear_line
         make_spec(TrainConfig(model="dcgan"), (2,))
     message = str(err.value)
     assert "\n" not in message and "train.model: auto" in message and "(2,)" in message
+
+
+class _MixtureSampler(torch.nn.Module):
+    """A "generator" that draws the mixture exactly, but only from `keep` of its modes."""
+
+    def __init__(self, centres: np.ndarray, keep: int) -> None:
+        super().__init__()
+        self.register_buffer("centres", torch.as_tensor(centres[:keep], dtype=torch.float32))
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        # z[:, 0] ~ N(0, 1) picks the mode uniformly through its CDF; z[:, 1:] is the noise.
+        u = 0.5 * (1 + torch.erf(z[:, 0] / 2**0.5))
+        index = (u * len(self.centres)).long().clamp(max=len(self.centres) - 1)
+        return self.centres[index] + 0.02 * z[:, 1:3]
+
+
+@pytest.mark.parametrize(("dataset", "keep"), [("ring_2d", 8), ("grid_2d", 25), ("grid_2d", 20)])
+def test_evaluate_toy_states_the_rule_and_the_shares(dataset: str, keep: int) -> None:
+    centres = ring_modes() if dataset == "ring_2d" else grid_modes()
+    meta = {"dataset": dataset, "modes": centres.tolist(), "mode_std": 0.02}
+    sampler = _MixtureSampler(centres, keep)
+    spec = GeneratorSpec(arch="auto", nz=3, sample_shape=(2,))
+    test = (_MixtureSampler(centres, len(centres))(torch.randn(2000, 3)), torch.zeros(2000))
+    m = evaluate_toy(sampler, spec, meta, test, EvaluateConfig(num_samples=5000), seed=0).metrics
+    assert m["num_modes"] == len(centres) and m["modes_covered"] == keep
+    assert m["high_quality_fraction"] > 0.98 and m["real_modes_covered"] == len(centres)
+    assert "quarter" not in m["mode_rule"] and ">= 0.25" in m["mode_rule"]
+    shares = np.array(m["mode_shares"])
+    assert len(shares) == len(centres) and (shares[keep:] == 0).all()
+    assert shares[:keep].mean() == pytest.approx(len(centres) / keep, rel=0.03)
 
 
 @pytest.fixture
