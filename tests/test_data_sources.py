@@ -204,3 +204,20 @@ def test_mnist_gzipped_downloads_get_a_gunzip_hint(tmp_path: Path) -> None:
     config = PrepareConfig(dataset="mnist", root=str(tmp_path / "raw"))
     with pytest.raises(DataError, match="gunzip"):
         prepare_dataset(config, seed=0, out_dir=tmp_path / "prepared")
+
+
+def test_grid_2d_has_25_modes_on_the_papers_grid(tmp_path: Path) -> None:
+    meta = prepare_dataset(
+        PrepareConfig(dataset="grid_2d", num_points=5000), seed=0, out_dir=tmp_path / "grid"
+    )
+    modes = np.array(meta["modes"])
+    assert modes.shape == (25, 2) and meta["mode_std"] == 0.02 and meta["num_classes"] == 25
+    # every combination of {-4, -2, 0, 2, 4} for x and y, once
+    assert sorted(map(tuple, modes.tolist())) == [
+        (float(x), float(y)) for x in (-4, -2, 0, 2, 4) for y in (-4, -2, 0, 2, 4)
+    ]
+    train = load_split(tmp_path / "grid", "train")
+    points, labels = train.data.numpy(), train.labels.numpy()
+    assert np.linalg.norm(points - modes[labels], axis=1).max() < 5 * 0.02
+    counts = np.bincount(labels, minlength=25)
+    assert counts.min() > len(labels) / 25 * 0.7  # equal mixture weights

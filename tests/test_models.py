@@ -150,10 +150,20 @@ def test_builders_dispatch_and_refuse_dcgan_on_points() -> None:
     paper = GeneratorSpec(arch="mlp", nz=3, sample_shape=(4,), input_dropout=0.2, dropout=0.5)
     rates = [m.p for m in build_discriminator(paper).modules() if isinstance(m, nn.Dropout)]
     assert rates == [0.2, 0.5, 0.5]  # on the input, then after each hidden layer
-    with pytest.raises(ValueError, match="mlp"):
+    with pytest.raises(ValueError, match="train.model = dcgan .* points.*train.model: auto"):
         build_generator(GeneratorSpec(arch="dcgan", nz=3, sample_shape=(2,)))
     with pytest.raises(ValueError, match="mlp"):
         build_discriminator(GeneratorSpec(arch="dcgan", nz=3, sample_shape=(2,)))
+
+
+def test_auto_arch_is_picked_from_the_data_and_saved_resolved() -> None:
+    points = GeneratorSpec(arch="auto", nz=3, sample_shape=(2,), ngf=8, ndf=8)
+    images = GeneratorSpec(arch="auto", nz=3, sample_shape=(1, 16, 16), ngf=8, ndf=8)
+    assert points.arch == "mlp" and images.arch == "dcgan"
+    assert isinstance(build_generator(points), MLPGenerator)
+    assert isinstance(build_generator(images), DCGANGenerator)
+    # the spec stored with a checkpoint names the built architecture, never "auto"
+    assert GeneratorSpec.model_validate(points.model_dump()).model_dump()["arch"] == "mlp"
 
 
 def test_save_and_load_generator_round_trip(tmp_path) -> None:

@@ -33,6 +33,7 @@ class PrepareConfig(Options):
         "image_folder",
         "gaussian_1d",
         "ring_2d",
+        "grid_2d",
     ] = "digits"
     root: str = "data/raw"
     download: bool = False
@@ -73,7 +74,9 @@ class ClassifierConfig(Options):
 class TrainConfig(Options):
     """The GAN, its objective and the training loop."""
 
-    model: Literal["dcgan", "mlp"] = "dcgan"
+    # auto: dcgan for images, mlp for points (toy data), resolved when the spec is built and
+    # saved resolved with the generator; dcgan / mlp force one.
+    model: Literal["auto", "dcgan", "mlp"] = "auto"
     conditional: bool = False
     # How a conditional D reads the label: "projection" (Miyato & Koyama 2018) or "concat"
     # (one-hot labels joined to D's input, Mirza & Osindero 2014). Unused when unconditional.
@@ -132,7 +135,7 @@ class TrainConfig(Options):
                 f"label_smoothing = {self.label_smoothing:g} has no meaning for the hinge loss: "
                 "set it to 0 or use loss: non_saturating / minimax"
             )
-        if self.model == "mlp" and self.maxout_pieces == 1:
+        if self.model != "dcgan" and self.maxout_pieces == 1:
             raise ValueError(
                 "maxout_pieces = 1 makes linear units: use 2 or more, or 0 (LeakyReLU)"
             )

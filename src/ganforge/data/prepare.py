@@ -30,7 +30,7 @@ from ganforge.data.store import (
 
 log = logging.getLogger(__name__)
 
-TOY_DATASETS = ("gaussian_1d", "ring_2d")
+TOY_DATASETS = ("gaussian_1d", "ring_2d", "grid_2d")
 MAX_EXAMPLES = 10
 
 #: progress(phase, done, total), phase being "decode" or "write"
@@ -130,6 +130,8 @@ def _prepare_points(config: PrepareConfig, seed: int, work: Path) -> dict[str, A
         data = toy.gaussian_1d(
             config.num_points, config.gaussian_mean, config.gaussian_std, data_seed
         )
+    elif config.dataset == "grid_2d":
+        data = toy.grid_2d(config.num_points, data_seed)
     else:
         data = toy.ring_2d(config.num_points, data_seed)
     rows = stratified_split(data.labels, _split_fractions(config), seed)

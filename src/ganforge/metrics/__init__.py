@@ -28,7 +28,13 @@ from ganforge.metrics.inception_score import inception_score
 from ganforge.metrics.kid import kernel_inception_distance
 from ganforge.metrics.parzen import parzen_log_likelihood, parzen_score
 from ganforge.metrics.precision_recall import inside_manifold, knn_radii, precision_recall
-from ganforge.metrics.toy import jensen_shannon_1d, ring_coverage, value_function
+from ganforge.metrics.toy import (
+    jensen_shannon_1d,
+    mode_coverage,
+    mode_histogram,
+    ring_coverage,
+    value_function,
+)
 
 __all__ = [
     "ClassifierFeatureNet",
@@ -58,6 +64,8 @@ __all__ = [
     "knn_radii",
     "min_fid_samples",
     "nearest_distances",
+    "mode_coverage",
+    "mode_histogram",
     "parzen_log_likelihood",
     "parzen_score",
     "precision_recall",

@@ -36,7 +36,7 @@ from ganforge.metrics.inception_score import inception_score
 from ganforge.metrics.kid import kernel_inception_distance
 from ganforge.metrics.parzen import parzen_score
 from ganforge.metrics.precision_recall import precision_recall
-from ganforge.metrics.toy import jensen_shannon_1d, ring_coverage, value_function
+from ganforge.metrics.toy import jensen_shannon_1d, mode_coverage, value_function
 from ganforge.models import GeneratorSpec
 from ganforge.plots import histogram_rows
 
@@ -219,7 +219,10 @@ def evaluate_toy(
     seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> EvalResult:
-    """Ring: modes covered, high-quality fraction. 1-D Gaussian: JSD and V(D, G) vs −log 4."""
+    """Ring/grid: modes covered, high-quality fraction, per-mode shares and the rule.
+
+    1-D Gaussian: JSD and V(D, G) vs −log 4.
+    """
     start = time.perf_counter()
     n = config.num_samples
     fake = torch.cat(
@@ -228,12 +231,14 @@ def evaluate_toy(
     real = test[0].float()
     m: dict[str, Any] = {"num_samples": n, "real_samples": len(real), "seed": seed}
     dataset = meta.get("dataset")
-    if dataset == "ring_2d":
-        cov = ring_coverage(fake, meta["modes"], float(meta["mode_std"]))
+    if dataset in ("ring_2d", "grid_2d"):
+        cov = mode_coverage(fake, meta["modes"], float(meta["mode_std"]))
         m["modes_covered"], m["num_modes"] = cov["modes_covered"], cov["num_modes"]
         m["high_quality_fraction"] = cov["high_quality_fraction"]
-        real_cov = ring_coverage(real, meta["modes"], float(meta["mode_std"]))
+        m["mode_rule"], m["mode_shares"] = cov["mode_rule"], cov["mode_shares"]
+        real_cov = mode_coverage(real, meta["modes"], float(meta["mode_std"]))
         m["real_high_quality_fraction"] = real_cov["high_quality_fraction"]
+        m["real_modes_covered"] = real_cov["modes_covered"]
         rows = [
             {"class": f"mode{k}", "generated": g, "real": r}
             for k, (g, r) in enumerate(

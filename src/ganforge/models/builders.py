@@ -27,8 +27,8 @@ def build_discriminator(spec: GeneratorSpec) -> nn.Module:
 
         if not spec.is_image:
             raise ValueError(
-                f"dcgan discriminates images but the data are points of shape "
-                f"{spec.sample_shape}: set train.model: mlp for toy data sets"
+                f"train.model = dcgan discriminates images but the data are points of shape "
+                f"{spec.sample_shape}: set train.model: auto (or mlp) for toy data sets"
             )
         channels, size, _ = spec.sample_shape
         return DCGANDiscriminator(

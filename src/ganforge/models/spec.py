@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # How a conditional discriminator reads the label: a projection term on its logit
 # (Miyato & Koyama 2018) or one-hot labels joined to its input (Mirza & Osindero 2014).
 Conditioning = Literal["projection", "concat"]
+
+
+def resolve_arch(arch: str, sample_shape: tuple[int, ...] | list[int]) -> str:
+    """The architecture `arch` names on data of `sample_shape`: "auto" picks from the data.
+
+    Images (C, H, W) get "dcgan" (Radford et al. 2015); points (D,) get "mlp" (Goodfellow et
+    al. 2014), the only one of the two that reads a flat vector. Other names pass through.
+    """
+    if arch != "auto":
+        return arch
+    return "dcgan" if len(tuple(sample_shape)) == 3 else "mlp"
 
 
 def dcgan_levels(image_size: int) -> int:
@@ -28,6 +39,8 @@ class GeneratorSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # "auto" may be passed in and is resolved from sample_shape (see resolve_arch): a saved
+    # spec always names the architecture that was built.
     arch: Literal["dcgan", "mlp"]
     nz: int = Field(ge=1)
     sample_shape: tuple[int, ...]  # (C, H, W) for images, (D,) for toy points
@@ -43,14 +56,21 @@ class GeneratorSpec(BaseModel):
     # How a conditional D reads the label (ignored when unconditional).
     d_conditioning: Conditioning = "projection"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_auto(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("arch") == "auto":
+            data = {**data, "arch": resolve_arch("auto", data.get("sample_shape") or ())}
+        return data
+
     @model_validator(mode="after")
     def _buildable(self) -> GeneratorSpec:
         # Refuse here what no network could be built for, before any run or file is made.
         if self.arch == "dcgan":
             if len(self.sample_shape) != 3:
                 raise ValueError(
-                    f"dcgan generates images but the data are points of shape "
-                    f"{self.sample_shape}: set train.model: mlp for toy data sets"
+                    f"train.model = dcgan generates images but the data are points of shape "
+                    f"{self.sample_shape}: set train.model: auto (or mlp) for toy data sets"
                 )
             _, height, width = self.sample_shape
             if height != width:

@@ -36,7 +36,7 @@ from ganforge.data.scaling import to_uint8
 from ganforge.metrics.features import FeatureNet, extract_features
 from ganforge.metrics.fid import frechet_distance, min_fid_samples
 from ganforge.metrics.precision_recall import inside_manifold, knn_radii
-from ganforge.metrics.toy import jensen_shannon_1d
+from ganforge.metrics.toy import jensen_shannon_1d, mode_histogram
 from ganforge.training.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -131,16 +131,12 @@ class ModeQuality(SelectionMeasure):
 
     def __init__(self, centres: Sequence[Sequence[float]], std: float, num_std: float = 3.0):
         self.centres = torch.as_tensor(centres, dtype=torch.float64)
-        self.radius = num_std * float(std)
+        self.std, self.num_std = float(std), num_std
 
     def __call__(self, samples: torch.Tensor) -> tuple[float, torch.Tensor | None]:
-        pts = samples.double().reshape(len(samples), -1)
-        dist, nearest = torch.cdist(pts, self.centres).min(dim=1)
-        good = dist <= self.radius
-        k = len(self.centres)
-        per_mode = torch.bincount(nearest[good], minlength=k).double()
-        expected = len(pts) / k
-        covered = (per_mode >= STARVED_SHARE * expected).double().mean().item()
+        per_mode, good = mode_histogram(samples, self.centres, self.std, self.num_std)
+        expected = len(samples) / len(self.centres)
+        covered = (per_mode.double() >= STARVED_SHARE * expected).double().mean().item()
         score = good.double().mean().item() * covered
         return score, per_mode.long()
 
