@@ -100,6 +100,7 @@ def _spec(
         d_norm=config.d_norm,
         mbstd_group=config.mbstd_group,
         pack=config.pack,
+        latent_modes=config.latent_modes,
     )
 
 
