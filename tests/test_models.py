@@ -248,17 +248,3 @@ def test_minibatch_stddev_adds_one_channel_with_the_batch_std() -> None:
     )
     d = DCGANDiscriminator(channels=1, image_size=16, ndf=4, mbstd_group=4)
     assert d.head.in_channels == 4 * 2 + 1 and d(torch.randn(8, 1, 16, 16)).shape == (8,)
-
-
-def test_latent_modes_pick_a_code_by_the_argmax_of_z() -> None:
-    torch.manual_seed(0)
-    g = DCGANGenerator(nz=8, channels=1, image_size=16, ngf=4, latent_modes=3).eval()
-    z = torch.randn(6, 8)
-    picked = z[:, :3].argmax(dim=1)
-    joined = torch.cat([z, g.modes.weight[picked]], dim=1)
-    torch.testing.assert_close(g(z), g.net(joined[:, :, None, None]))
-    assert g.net[0].in_channels == 16
-    # the codes start as far apart as z's own spread (N(0, 1)), not at DCGAN's 0.02 init
-    assert g.modes.weight.std() > 0.5
-    with pytest.raises(ValueError, match="latent_modes"):
-        DCGANGenerator(nz=2, image_size=16, latent_modes=3)

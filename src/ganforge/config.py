@@ -115,9 +115,6 @@ class TrainConfig(Options):
     mbstd_group: int = Field(0, ge=0)
     # PacGAN (Lin et al. 2018): D judges `pack` samples at once, stacked along channels. 1: off.
     pack: int = Field(1, ge=1)
-    # dcgan G: K learned latent codes, one picked per sample by the argmax of z's first K
-    # coordinates and joined to z (a discrete jump for data made of clusters). 0: off.
-    latent_modes: int = Field(0, ge=0)
     device: Device = "auto"
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
     channels_last: bool = True
@@ -141,11 +138,6 @@ class TrainConfig(Options):
         if self.pack > 1 and (self.conditional or self.model == "mlp"):
             raise ValueError(
                 f"pack = {self.pack} is implemented for the unconditional dcgan D only: set pack: 1"
-            )
-        if self.latent_modes > self.nz:
-            raise ValueError(
-                f"latent_modes = {self.latent_modes} exceeds nz = {self.nz}: the modes are "
-                "picked from z's first latent_modes coordinates; lower it or raise nz"
             )
         if self.mbstd_group == 1:
             raise ValueError("mbstd_group = 1 has no spread to measure: use 2 or more, or 0")

@@ -13,9 +13,7 @@ def build_generator(spec: GeneratorSpec) -> nn.Module:
         from ganforge.models.dcgan import DCGANGenerator
 
         channels, size, _ = spec.sample_shape
-        return DCGANGenerator(
-            spec.nz, channels, size, spec.ngf, spec.num_classes, latent_modes=spec.latent_modes
-        )
+        return DCGANGenerator(spec.nz, channels, size, spec.ngf, spec.num_classes)
     from ganforge.models.mlp import MLPGenerator
 
     # For mlp, ngf / ndf are the widths of the two hidden layers of G / D.

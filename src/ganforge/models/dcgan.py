@@ -45,23 +45,14 @@ class DCGANGenerator(nn.Module):
         image_size: int = 64,
         ngf: int = 64,
         num_classes: int = 0,
-        latent_modes: int = 0,
     ) -> None:
         super().__init__()
         levels = dcgan_levels(image_size)
         widths = _widths(ngf, levels)
-        if latent_modes > nz:
-            raise ValueError(f"latent_modes = {latent_modes} needs nz >= it, got nz = {nz}")
-        self.nz, self.num_classes, self.latent_modes = nz, num_classes, latent_modes
+        self.nz, self.num_classes = nz, num_classes
         # cGAN (Mirza & Osindero 2014): the label enters G as a learned embedding next to z.
         self.embed = nn.Embedding(num_classes, nz) if num_classes else None
-        # Latent modes: the largest of z's first K coordinates picks one of K learned codes
-        # (uniformly, as z is isotropic), joined to z like a label -- a discrete jump in G's
-        # input lets one continuous G cover data made of separate clusters (digit classes)
-        # without spreading samples in between. Still a function of z alone: any N(0, I) code
-        # a downstream user draws works.
-        self.modes = nn.Embedding(latent_modes, nz) if latent_modes else None
-        in_dim = nz * (1 + bool(num_classes) + bool(latent_modes))
+        in_dim = nz * 2 if num_classes else nz
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(in_dim, widths[0], 4, 1, 0, bias=False),
             nn.BatchNorm2d(widths[0]),
@@ -76,19 +67,13 @@ class DCGANGenerator(nn.Module):
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
-        if self.modes is not None:  # codes as far apart as z's own spread, from the start
-            nn.init.normal_(self.modes.weight, 0.0, 1.0)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        parts = [z]
         if self.embed is not None:
             if labels is None:
                 raise ValueError("this generator is conditional: pass labels")
-            parts.append(self.embed(labels))
-        if self.modes is not None:
-            parts.append(self.modes(z[:, : self.latent_modes].argmax(dim=1)))
-        h = torch.cat(parts, dim=1) if len(parts) > 1 else z
-        return self.net(h[:, :, None, None])
+            z = torch.cat([z, self.embed(labels)], dim=1)
+        return self.net(z[:, :, None, None])
 
 
 class DCGANDiscriminator(nn.Module):

@@ -49,8 +49,6 @@ class GeneratorSpec(BaseModel):
     d_norm: DNorm = "batch"
     mbstd_group: int = Field(0, ge=0)
     pack: int = Field(1, ge=1)
-    # dcgan G only: K learned codes picked by the argmax of z's first K coordinates (0: off).
-    latent_modes: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _buildable(self) -> GeneratorSpec:

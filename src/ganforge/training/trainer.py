@@ -100,7 +100,6 @@ def _spec(
         d_norm=config.d_norm,
         mbstd_group=config.mbstd_group,
         pack=config.pack,
-        latent_modes=config.latent_modes,
     )
 
 
