@@ -102,8 +102,11 @@ class TrainConfig(Options):
     instance_noise: float = Field(0.0, ge=0.0)
     ema_decay: float | None = Field(0.999, gt=0.0, lt=1.0)
     # DiffAugment (Zhao et al. 2020): transforms applied to D's inputs, real and fake, in both
-    # steps. Empty: D sees the images as they are (Radford et al.'s original).
-    augment: list[Literal["color", "translation", "cutout"]] = Field(default_factory=list)
+    # steps (images only; toy points pass untouched). Empty: D sees the images as they are
+    # (Radford et al.'s original).
+    augment: list[Literal["color", "translation", "cutout"]] = Field(
+        default_factory=lambda: ["translation", "cutout"]
+    )
     # R1 penalty (Mescheder et al. 2018): gamma/2 E||grad_x D(x)||^2 on real data, computed
     # every `r1_every` steps and scaled by it (lazy regularisation, Karras et al. 2020). 0: off.
     r1_gamma: float = Field(0.0, ge=0.0)
