@@ -109,8 +109,8 @@ class TrainConfig(Options):
     )
     # R1 penalty (Mescheder et al. 2018): gamma/2 E||grad_x D(x)||^2 on real data, computed
     # every `r1_every` steps and scaled by it (lazy regularisation, Karras et al. 2020). 0: off.
-    r1_gamma: float = Field(0.0, ge=0.0)
-    r1_every: int = Field(1, ge=1)
+    r1_gamma: float = Field(0.1, ge=0.0)
+    r1_every: int = Field(8, ge=1)
     # dcgan D's normalisation: batch (Radford et al.), spectral (Miyato et al. 2018) or none.
     d_norm: Literal["batch", "spectral", "none"] = "batch"
     # Minibatch standard deviation (Karras et al. 2018): groups of this size give D one extra
