@@ -194,3 +194,67 @@ def test_save_and_load_generator_round_trip(tmp_path) -> None:
     assert d2 is not None and not d2.training
     with torch.no_grad():
         assert torch.equal(d2(loaded(z, y), y), d.eval()(loaded(z, y), y))
+
+
+# ----------------------------------------------------------------------------- D options
+def test_pacgan_packs_samples_along_channels() -> None:
+    from ganforge.models.dcgan import pack_samples
+
+    x = torch.arange(6 * 2 * 4 * 4, dtype=torch.float32).view(6, 2, 4, 4)
+    packed = pack_samples(x, 3)
+    assert packed.shape == (2, 6, 4, 4)
+    for i in range(2):
+        for j in range(3):  # sample i·3 + j sits in channels 2j, 2j+1 of packed sample i
+            assert torch.equal(packed[i, 2 * j : 2 * j + 2], x[3 * i + j])
+    d = DCGANDiscriminator(channels=2, image_size=16, ndf=4, pack=3)
+    assert d.features[0].in_channels == 6 and d(torch.randn(6, 2, 16, 16)).shape == (2,)
+    with pytest.raises(ValueError, match="multiple of 3"):
+        pack_samples(torch.randn(7, 2, 4, 4), 3)
+
+
+def test_pacgan_batch_not_divisible_is_refused_at_config_time() -> None:
+    from pydantic import ValidationError
+
+    from ganforge.config import TrainConfig
+
+    with pytest.raises(ValidationError, match="batch_size = 10 is not a multiple of pack = 4"):
+        TrainConfig(batch_size=10, pack=4)
+    with pytest.raises(ValidationError, match="unconditional"):
+        TrainConfig(pack=2, conditional=True)
+
+
+def test_spectral_norm_bounds_the_top_singular_value_of_every_d_layer() -> None:
+    torch.manual_seed(0)
+    d = DCGANDiscriminator(channels=1, image_size=16, ndf=8, num_classes=3, norm="spectral")
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in d.modules())
+    with torch.no_grad():
+        for _ in range(30):  # each training-mode forward runs one power iteration
+            d(torch.randn(4, 1, 16, 16), torch.tensor([0, 1, 2, 0]))
+    layers = [m for m in d.modules() if isinstance(m, nn.Conv2d | nn.Embedding)]
+    assert len(layers) == 4  # 2 stride-2 convs, the head, the projection embedding
+    for layer in layers:
+        sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)
+        assert sigma == pytest.approx(1.0, abs=0.05)
+    plain = DCGANDiscriminator(channels=1, image_size=16, ndf=8)
+    with torch.no_grad():
+        plain.features[0].weight.mul_(100)  # unnormalised weights can be anything
+    assert torch.linalg.matrix_norm(plain.features[0].weight.flatten(1), ord=2) > 2
+
+
+def test_minibatch_stddev_adds_one_channel_with_the_batch_std() -> None:
+    from ganforge.models.dcgan import minibatch_stddev
+
+    h = torch.randn(4, 3, 2, 2)
+    out = minibatch_stddev(h, 4)
+    assert out.shape == (4, 4, 2, 2) and torch.equal(out[:, :3], h)
+    expected = h.std(dim=0, unbiased=False).mean()
+    torch.testing.assert_close(out[:, 3], expected.expand(4, 2, 2), rtol=1e-4, atol=1e-4)
+    # groups of 2 (by stride, as in Karras et al.): samples 0 and 2 share a group, 1 and 3
+    grouped = minibatch_stddev(h, 2)
+    g0 = torch.stack([h[0], h[2]]).std(dim=0, unbiased=False).mean()
+    g1 = torch.stack([h[1], h[3]]).std(dim=0, unbiased=False).mean()
+    torch.testing.assert_close(
+        grouped[:, 3, 0, 0], torch.stack([g0, g1, g0, g1]), rtol=1e-4, atol=1e-4
+    )
+    d = DCGANDiscriminator(channels=1, image_size=16, ndf=4, mbstd_group=4)
+    assert d.head.in_channels == 4 * 2 + 1 and d(torch.randn(8, 1, 16, 16)).shape == (8,)

@@ -270,3 +270,26 @@ def test_health_monitor_quiet_while_g_still_learns() -> None:
     for step in range(5):
         monitor.on_log(None, dict(step=step, d_fake=0.001, grad_norm_g=0.5, diversity=1.0))  # type: ignore[arg-type]
     assert monitor.warnings == []
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(augment=["color", "translation", "cutout"], r1_gamma=1.0, r1_every=2),
+        dict(d_norm="spectral", mbstd_group=4, pack=2, augment=["translation"]),
+    ],
+)
+def test_resume_is_exact_with_augmentation_and_regularisers(
+    images, tmp_path: Path, overrides
+) -> None:
+    # DiffAugment and lazy R1 draw from / depend on the seeded streams a checkpoint restores.
+    x, _ = images
+    config = tiny(max_steps=7, checkpoint_every=3, ngf=8, ndf=8, **overrides)
+    straight = fit(config, x, seed=1, checkpoint_dir=tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        fit(config, x, seed=1, checkpoint_dir=tmp_path / "b", callbacks=[Kill(at=5)])
+    resumed = fit(config, x, seed=1, checkpoint_dir=tmp_path / "b")
+    assert resumed.resumed_from == 3 and resumed.step == 7
+    assert_same_state(straight.generator.state_dict(), resumed.generator.state_dict())
+    assert_same_state(straight.discriminator.state_dict(), resumed.discriminator.state_dict())
+    assert_same_state(straight.ema.state_dict(), resumed.ema.state_dict())

@@ -104,6 +104,23 @@ class TrainConfig(Options):
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5)
     instance_noise: float = Field(0.0, ge=0.0)
     ema_decay: float | None = Field(0.999, gt=0.0, lt=1.0)
+    # DiffAugment (Zhao et al. 2020): transforms applied to D's inputs, real and fake, in both
+    # steps (images only; toy points pass untouched). Empty: D sees the images as they are
+    # (Radford et al.'s original).
+    augment: list[Literal["color", "translation", "cutout"]] = Field(
+        default_factory=lambda: ["translation", "cutout"]
+    )
+    # R1 penalty (Mescheder et al. 2018): gamma/2 E||grad_x D(x)||^2 on real data, computed
+    # every `r1_every` steps and scaled by it (lazy regularisation, Karras et al. 2020). 0: off.
+    r1_gamma: float = Field(0.1, ge=0.0)
+    r1_every: int = Field(8, ge=1)
+    # dcgan D's normalisation: batch (Radford et al.), spectral (Miyato et al. 2018) or none.
+    d_norm: Literal["batch", "spectral", "none"] = "batch"
+    # Minibatch standard deviation (Karras et al. 2018): groups of this size give D one extra
+    # feature map at its 4x4 stage. 0: off.
+    mbstd_group: int = Field(0, ge=0)
+    # PacGAN (Lin et al. 2018): D judges `pack` samples at once, stacked along channels. 1: off.
+    pack: int = Field(1, ge=1)
     device: Device = "auto"
     # auto: chosen per device by measurement (`ganforge.training.device_policy`): fp32 with
     # TF32 and NCHW on CUDA, fp32 with channels_last on CPU; compile never meets
@@ -135,6 +152,17 @@ class TrainConfig(Options):
                 f"label_smoothing = {self.label_smoothing:g} has no meaning for the hinge loss: "
                 "set it to 0 or use loss: non_saturating / minimax"
             )
+        if self.pack > 1 and self.batch_size % self.pack:
+            raise ValueError(
+                f"batch_size = {self.batch_size} is not a multiple of pack = {self.pack}: "
+                "PacGAN stacks `pack` samples per D input; pick a batch size divisible by it"
+            )
+        if self.pack > 1 and (self.conditional or self.model == "mlp"):
+            raise ValueError(
+                f"pack = {self.pack} is implemented for the unconditional dcgan D only: set pack: 1"
+            )
+        if self.mbstd_group == 1:
+            raise ValueError("mbstd_group = 1 has no spread to measure: use 2 or more, or 0")
         if self.model != "dcgan" and self.maxout_pieces == 1:
             raise ValueError(
                 "maxout_pieces = 1 makes linear units: use 2 or more, or 0 (LeakyReLU)"

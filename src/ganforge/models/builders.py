@@ -32,7 +32,14 @@ def build_discriminator(spec: GeneratorSpec) -> nn.Module:
             )
         channels, size, _ = spec.sample_shape
         return DCGANDiscriminator(
-            channels, size, spec.ndf, spec.num_classes, conditioning=spec.d_conditioning
+            channels,
+            size,
+            spec.ndf,
+            spec.num_classes,
+            conditioning=spec.d_conditioning,
+            norm=spec.d_norm,
+            mbstd_group=spec.mbstd_group,
+            pack=spec.pack,
         )
     from ganforge.models.mlp import MLPDiscriminator
 

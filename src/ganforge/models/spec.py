@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 # How a conditional discriminator reads the label: a projection term on its logit
 # (Miyato & Koyama 2018) or one-hot labels joined to its input (Mirza & Osindero 2014).
 Conditioning = Literal["projection", "concat"]
+# How a dcgan discriminator normalises its hidden layers.
+DNorm = Literal["batch", "spectral", "none"]
 
 
 def resolve_arch(arch: str, sample_shape: tuple[int, ...] | list[int]) -> str:
@@ -55,6 +57,11 @@ class GeneratorSpec(BaseModel):
     input_dropout: float = Field(0.0, ge=0.0, lt=1.0)
     # How a conditional D reads the label (ignored when unconditional).
     d_conditioning: Conditioning = "projection"
+    # dcgan D only: normalisation (batch: Radford et al.; spectral: Miyato et al. 2018; none),
+    # minibatch-stddev group size (0: off) and PacGAN packing (1: off).
+    d_norm: DNorm = "batch"
+    mbstd_group: int = Field(0, ge=0)
+    pack: int = Field(1, ge=1)
 
     @model_validator(mode="before")
     @classmethod

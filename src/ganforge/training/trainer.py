@@ -30,6 +30,7 @@ from ganforge.config import TrainConfig
 from ganforge.device import resolve_device
 from ganforge.losses import discriminator_loss, generator_loss
 from ganforge.models import GeneratorSpec, build_discriminator, build_generator
+from ganforge.training.augment import diff_augment
 from ganforge.training.callbacks import Callback
 from ganforge.training.data import TensorSampler
 from ganforge.training.device_policy import choose_device_settings, log_choices
@@ -100,6 +101,9 @@ def _spec(
         dropout=config.dropout,
         input_dropout=config.input_dropout,
         d_conditioning=config.d_conditioning,
+        d_norm=config.d_norm,
+        mbstd_group=config.mbstd_group,
+        pack=config.pack,
     )
 
 
@@ -131,6 +135,17 @@ def _grad_norm(module: nn.Module) -> torch.Tensor:
     if not grads:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """E_x ||grad_x D(x)||² over the batch (Mescheder et al. 2018), differentiable in D's weights.
+
+    `real` must require grad and `real_logits` come from it; D's logit is differentiated (for
+    the cross-entropy losses that is the usual choice: the penalty keeps D's logit smooth on
+    the data).
+    """
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return grad.float().square().flatten(1).sum(dim=1).mean()
 
 
 def _spread(x: torch.Tensor) -> torch.Tensor:
@@ -258,13 +273,20 @@ class GANTrainer:
         # then normalises fakes with fake-batch statistics here and in G's step alike, so both
         # steps judge with the same function. Under DDP, D is wrapped with
         # broadcast_buffers=False so that two forwards before one backward are legal.
+        # R1 (lazy: every r1_every-th step, weighted by r1_every) needs D's gradient w.r.t. the
+        # real images themselves, before augmentation (as in StyleGAN2-ADA).
+        c = self.config
+        with_r1 = c.r1_gamma > 0 and self.step % c.r1_every == 0
+        if with_r1:
+            real = real.detach().requires_grad_(True)
         with self.precision.autocast():
-            real_logits = self.D(self.instance_noise(real), labels).float()
-            fake_logits = self.D(self.instance_noise(fake.detach().to(real.dtype)), labels).float()
-            loss = discriminator_loss(
-                real_logits, fake_logits, self.config.loss, self.config.label_smoothing
-            )
-        self._stats["grad_norm_d"] = self._update(loss, self.D, self.opt_d, self.scaler_d)
+            real_logits = self.D(self.d_input(real), labels).float()
+            fake_logits = self.D(self.d_input(fake.detach().to(real.dtype)), labels).float()
+            loss = discriminator_loss(real_logits, fake_logits, c.loss, c.label_smoothing)
+        total = loss
+        if with_r1:
+            total = loss + (0.5 * c.r1_gamma * c.r1_every) * r1_penalty(real_logits, real)
+        self._stats["grad_norm_d"] = self._update(total, self.D, self.opt_d, self.scaler_d)
         self._accumulate(
             loss_d=loss.detach(),
             d_real=torch.sigmoid(real_logits.detach()).mean(),
@@ -279,7 +301,8 @@ class GANTrainer:
         labels = labels if self.spec.conditional else None
         self.d_core.requires_grad_(False)
         with self.precision.autocast():
-            loss = generator_loss(self.d_on_fakes(fake, labels).float(), self.config.loss)
+            logits = self.d_on_fakes(self.d_input(fake, noise=False), labels).float()
+            loss = generator_loss(logits, self.config.loss)
         self._stats["grad_norm_g"] = self._update(loss, self.G, self.opt_g, self.scaler_g)
         self.d_core.requires_grad_(True)
         self._accumulate(loss_g=loss.detach())
@@ -296,6 +319,15 @@ class GANTrainer:
 
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.spec.nz, device=self.device)
+
+    def d_input(self, x: torch.Tensor, noise: bool = True) -> torch.Tensor:
+        """What D is shown of x: DiffAugment'ed (both steps), with instance noise (D's step).
+
+        The augmentations are image transforms: toy points reach D as they are.
+        """
+        if self.spec.is_image:
+            x = diff_augment(x, self.config.augment)
+        return self.instance_noise(x) if noise else x
 
     def instance_noise(self, x: torch.Tensor) -> torch.Tensor:
         """Gaussian noise on D's inputs (Sønderby et al. 2016), annealed linearly to zero."""
