@@ -37,13 +37,27 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The toy problems' settings (README, "The ring/grid configuration").
+TOY: dict[str, Any] = {
+    "train.nz": 2,
+    "train.ngf": 128,
+    "train.ndf": 128,
+    "train.maxout_pieces": 0,
+    "train.dropout": 0.0,
+    "train.lr_g": 0.001,
+    "train.lr_d": 0.001,
+    "train.batch_size": 256,
+    "train.epochs": 150,
+    "train.ema_decay": 0.999,
+    "train.r1_gamma": 0.0,
+}
 # One row per configuration: dotted params.yaml keys over the committed params.yaml.
 CONFIGS: dict[str, dict[str, Any]] = {
     "digits_dcgan": {},
     "digits_conditional": {"train.conditional": True},
     "digits_mlp": {"train.model": "mlp"},
-    "ring_2d": {"prepare.dataset": "ring_2d", "train.model": "mlp"},
-    "grid_2d": {"prepare.dataset": "grid_2d", "train.model": "mlp"},
+    # README "The ring/grid configuration"
+    **{name: {"prepare.dataset": name, **TOY} for name in ("ring_2d", "grid_2d")},
     "gaussian_1d": {"prepare.dataset": "gaussian_1d", "train.model": "mlp"},
 }
 STAGES = ("prepare", "classifier", "train", "evaluate")
