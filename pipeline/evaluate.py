@@ -13,7 +13,7 @@ from typing import Any
 from ganforge.classifier import NoClassifierError, load_classifier
 from ganforge.data import DataError, load_meta, load_split
 from ganforge.device import resolve_device
-from ganforge.io import atomic_path, write_json
+from ganforge.io import atomic_path
 from ganforge.metrics import EvalResult, build_feature_net, evaluate_images, evaluate_toy
 from ganforge.models import load_discriminator, load_generator
 from ganforge.plots import plot_points
@@ -23,15 +23,27 @@ from pipeline.common import (
     METRICS_DIR,
     PLOTS_DIR,
     PREPARED_DIR,
+    REPORTS_DIR,
     StageError,
+    check_tracking_server,
     log_params,
     mlflow_run,
     require_upstream,
     setup_logging,
+    tracking_uri,
+    write_metrics,
 )
 from pipeline.params import flatten, load_params
 
 METRICS_FILE = METRICS_DIR / "eval.json"
+REPORT_FILE = REPORTS_DIR / "eval.json"
+# metrics/eval.json: the scores that compare across runs (those that apply to the data set);
+# sample counts, timings, spreads and settings go to reports/eval.json only.
+HEADLINE = (
+    "fid", "fid_floor", "fid_over_floor", "kid_mean", "is_mean", "precision", "recall",
+    "class_kl", "classes_covered", "conditional_accuracy", "parzen_ll",
+    "modes_covered", "high_quality_fraction", "jsd", "v_value_gap",
+)  # fmt: skip
 SAMPLES_PNG = PLOTS_DIR / "eval_samples.png"
 HISTOGRAM_CSV = PLOTS_DIR / "class_histogram.csv"
 
@@ -41,6 +53,7 @@ def main() -> None:
     params = load_params()
     cfg = params.evaluate
     require_upstream(GENERATOR_PATH, PREPARED_DIR)
+    check_tracking_server(tracking_uri())  # before minutes of scoring, not after
     try:
         device = resolve_device(cfg.device)
         meta = load_meta(PREPARED_DIR)
@@ -67,7 +80,7 @@ def main() -> None:
         )  # fmt: skip
     result.metrics["weights"] = extra.get("weights")
     result.metrics["dataset"] = meta.get("dataset")
-    write_json(METRICS_FILE, result.metrics)
+    write_metrics("eval", result.metrics, HEADLINE)
     _write_histogram(result)
     _write_samples(result, meta)
     log.info("evaluate: %s", {k: _round(v) for k, v in result.metrics.items()})
@@ -87,7 +100,7 @@ def main() -> None:
             if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
         }
         mlflow.log_metrics(numeric)
-        for path in (METRICS_FILE, SAMPLES_PNG, HISTOGRAM_CSV):
+        for path in (REPORT_FILE, SAMPLES_PNG, HISTOGRAM_CSV):
             mlflow.log_artifact(str(path), artifact_path="evaluate")
 
 

@@ -7,6 +7,8 @@ generator's MLflow run.
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +23,28 @@ from ganforge.export import (
     measure_latency,
 )
 from ganforge.inference import ModelMetadata, best_providers
-from ganforge.io import atomic_path, write_json
+from ganforge.io import atomic_path
 from ganforge.models import load_generator
 from pipeline.common import (
     GENERATOR_PATH,
-    METRICS_DIR,
     ONNX_PATH,
+    REPORTS_DIR,
     StageError,
     log_params,
     mlflow_run,
     require_upstream,
     setup_logging,
+    write_metrics,
 )
 from pipeline.params import Params, flatten, load_params
+from pipeline.registry import promote, version_tags
 
 FP16_PATH = Path("models/generator_fp16.onnx")
+EVAL_REPORT = REPORTS_DIR / "eval.json"  # its scores become the registered version's tags
 MODEL_ARTIFACT = "generator_onnx"
+# metrics/export.json holds parity only: latency swings several-fold between identical runs
+# (it stays in reports/export.json and in MLflow)
+HEADLINE = ("max_abs_diff", "fp16_max_abs_diff")
 
 
 def _export_checked(G, spec, meta, path: Path, cfg, fp16: bool) -> dict[str, Any]:
@@ -115,6 +123,7 @@ def main() -> None:
         }
         if cfg.fp16:
             metrics["fp16"] = _export_checked(G, spec, meta, FP16_PATH, cfg, fp16=True)
+            metrics["fp16_max_abs_diff"] = metrics["fp16"]["worst"]
             mlflow.log_artifact(str(FP16_PATH), artifact_path="onnx_fp16")
         latency = measure_latency(G, spec, ONNX_PATH, (1, 64), repeats=cfg.latency_repeats)
         providers = best_providers()
@@ -128,7 +137,7 @@ def main() -> None:
                 latency[batch]["torch_ms"],
                 latency[batch]["speedup"],
             )
-        write_json(METRICS_DIR / "export.json", metrics)
+        write_metrics("export", metrics, HEADLINE)
         flat = {
             f"export.{k}": v
             for k, v in flatten(metrics).items()
@@ -137,6 +146,22 @@ def main() -> None:
         mlflow.log_metrics(flat)
         info = log_onnx_model(ONNX_PATH, meta, spec, providers, params)
         log.info("logged ONNX model %s (providers %s)", info.model_uri, ", ".join(providers))
+        version = getattr(info, "registered_model_version", None)
+        if params.mlflow.registered_model and version is not None:
+            scores = _eval_scores()
+            tags = version_tags(scores, extra.get("dataset_hash"), run.info.run_name)
+            promote(params.mlflow.registered_model, str(version), tags)
+
+
+def _eval_scores() -> dict[str, Any]:
+    """reports/eval.json of this generator (evaluate runs before export), or {} without it."""
+    if not EVAL_REPORT.is_file():
+        logging.getLogger("ganforge").warning(
+            "%s is missing: the model version gets no scores (run `dvc repro evaluate`)",
+            EVAL_REPORT,
+        )
+        return {}
+    return json.loads(EVAL_REPORT.read_text())
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ganforge.data import DataError, load_meta, load_split
 from ganforge.device import resolve_device
-from ganforge.io import write_json
 from ganforge.models import save_generator
 from ganforge.training import (
     Callback,
@@ -32,19 +31,24 @@ from ganforge.training import (
 from pipeline.common import (
     CHECKPOINT_DIR,
     GENERATOR_PATH,
-    METRICS_DIR,
     PLOTS_DIR,
     PREPARED_DIR,
+    REPORTS_DIR,
     StageError,
+    default_run_name,
     log_params,
     mlflow_run,
     require_upstream,
+    run_name_for,
     setup_logging,
+    write_metrics,
 )
 from pipeline.params import flatten, load_params
 
 SAMPLES_DIR = PLOTS_DIR / "samples"
 HISTORY_CSV = PLOTS_DIR / "train_history.csv"
+# metrics/train.json: what compares across runs; losses, throughput, device: reports/train.json
+HEADLINE = ("steps", "train_seconds")
 
 
 class ProgressBar(Callback):
@@ -131,7 +135,7 @@ def main() -> None:
     if dist.is_main:
         SAMPLES_DIR.mkdir(parents=True, exist_ok=True)  # a DVC out even before the first grid
     run_ctx = (
-        mlflow_run("train", params.mlflow.experiment, params.mlflow.run_name)
+        mlflow_run("train", params.mlflow.experiment, _run_name(params, meta))
         if dist.is_main
         else contextlib.nullcontext()
     )
@@ -201,11 +205,11 @@ def main() -> None:
             "amp": result.amp,
             "resumed_from_step": result.resumed_from,
         }
-        write_json(METRICS_DIR / "train.json", metrics)
+        write_metrics("train", metrics, HEADLINE)
         import mlflow
 
         mlflow.log_metrics({f"final_{k}": float(v) for k, v in metrics.items() if _num(v)})
-        mlflow.log_artifact(str(METRICS_DIR / "train.json"))
+        mlflow.log_artifact(str(REPORTS_DIR / "train.json"))
         log.info(
             "trained %d steps (%d epochs) in %.0f s on %s: %s",
             result.step,
@@ -215,6 +219,15 @@ def main() -> None:
             GENERATOR_PATH,
         )
     cleanup_distributed()
+
+
+def _run_name(params: Any, meta: dict[str, Any]) -> str:
+    """`mlflow.run_name`, else the DVC experiment's name, else e.g. `digits-dcgan-ns-s0`."""
+    cfg = params.train
+    fallback = default_run_name(
+        meta.get("dataset"), cfg.model, cfg.loss, params.seed, cfg.conditional
+    )
+    return run_name_for(params.mlflow.run_name, fallback)
 
 
 def _num(value: Any) -> bool:
