@@ -226,6 +226,14 @@ def _raise_on_sigterm(signum: int, frame: Any) -> None:
     raise _Terminated(f"signal {signum}")
 
 
+def _end_run(status: str) -> None:
+    """End the active run with `status` on the way out of an error; never mask that error."""
+    import mlflow
+
+    with contextlib.suppress(Exception):
+        mlflow.end_run(status)
+
+
 @contextlib.contextmanager
 def mlflow_run(stage: str, experiment: str, run_name: str | None = None) -> Iterator[Any]:
     """Open the MLflow run of the current generator for `stage`.
@@ -282,10 +290,17 @@ def mlflow_run(stage: str, experiment: str, run_name: str | None = None) -> Iter
         if stage == "train":
             write_json(RUN_FILE, {"run_id": run.info.run_id, "experiment": experiment})
     except KeyboardInterrupt:
-        mlflow.end_run("KILLED")
+        _end_run("KILLED")
         raise
+    except MlflowException as err:  # the server went away mid-stage, or refused a request
+        _end_run("FAILED")
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise StageError(
+            f"{stage}: MLflow at {tracking_uri()} failed: {first}. Check the server, or unset "
+            "MLFLOW_TRACKING_URI to log to the repository's sqlite:///mlflow.db."
+        ) from None
     except BaseException:
-        mlflow.end_run("FAILED")
+        _end_run("FAILED")
         raise
     else:
         mlflow.end_run("FINISHED")

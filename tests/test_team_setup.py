@@ -82,7 +82,8 @@ def postgres() -> Iterator[str]:
              "mlflow"],
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
-        yield f"postgresql://mlflow@127.0.0.1:{port}/mlflow"
+        # SQLAlchemy 2.1 reads plain postgresql:// as psycopg 3; the dev extra has psycopg2
+        yield f"postgresql+psycopg2://mlflow@127.0.0.1:{port}/mlflow"
     finally:
         subprocess.run(
             _as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
