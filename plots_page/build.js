@@ -1,6 +1,7 @@
-// Writes template.html: template.in.html with vega, vega-lite and vega-embed (from
-// node_modules, pinned by package-lock.json) inlined, for `dvc plots show` without network.
-// .dvc/config names the result as plots.html_template. Run by `npm ci` (postinstall).
+// Writes template.html (or the path given as argument): template.in.html with vega,
+// vega-lite and vega-embed (from node_modules, pinned by package-lock.json) inlined, for
+// `dvc plots show` without network. .dvc/config names it as plots.html_template; it is
+// committed so that a fresh clone needs no npm. Run by `npm ci` (postinstall).
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -23,7 +24,7 @@ const marker = "<!-- vega bundles -->";
 if (!template.includes(marker)) {
   throw new Error(`template.in.html lacks the ${marker} marker`);
 }
-const out = path.join(here, "template.html");
+const out = process.argv[2] ? path.resolve(process.argv[2]) : path.join(here, "template.html");
 const tmp = `${out}.tmp`;
 fs.writeFileSync(tmp, template.replace(marker, () => scripts.join("\n")));
 fs.renameSync(tmp, out);

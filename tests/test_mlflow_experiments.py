@@ -126,10 +126,6 @@ def test_plots_of_the_baseline_render_offline(clone) -> None:
 
     work, env = clone
     pytest.importorskip("playwright")
-    template = Path(__file__).resolve().parents[1] / "plots_page" / "template.html"
-    if not template.exists():
-        pytest.skip("plots_page/template.html missing: `npm ci --prefix plots_page` (.ci/run)")
-    (work / "plots_page" / "template.html").write_bytes(template.read_bytes())
     run(dvc("plots", "show", "-o", "page"), work, env)
     ids = vega_plot_ids(yaml.safe_load((work / "dvc.yaml").read_text()))
     counts = render_in_chromium(work / "page" / "index.html", ids)

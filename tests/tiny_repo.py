@@ -84,7 +84,7 @@ def make_clone(work: Path, env: dict[str, str], **overrides: Any) -> Path:
     for name in TRACKED:
         source = ROOT / name
         if source.is_dir():
-            ignore = shutil.ignore_patterns("__pycache__", "node_modules", "template.html")
+            ignore = shutil.ignore_patterns("__pycache__", "node_modules")
             shutil.copytree(source, work / name, ignore=ignore)
         elif source.exists():
             shutil.copy2(source, work / name)
