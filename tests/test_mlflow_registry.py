@@ -46,6 +46,7 @@ def test_champion_alias_moves_and_loads_with_pyfunc(tmp_path, monkeypatch) -> No
         def predict(self, context, model_input, params=None):
             return np.array([self.label] * len(model_input))
 
+    monkeypatch.chdir(tmp_path)  # the store's default artifact root is ./mlruns
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     mlflow.set_experiment("registry")
