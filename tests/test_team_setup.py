@@ -141,9 +141,10 @@ def test_two_clones_log_to_one_server_and_share_outs_through_a_dvc_remote(
         assert {a.path for a in client.list_artifacts(r.info.run_id, "evaluate")}
     versions = client.search_model_versions("name = 'ganforge-generator'")
     assert len(versions) == 2
+    mlflow.set_tracking_uri(server)
+    mlflow.set_registry_uri(server)
     local = Path(mlflow.artifacts.download_artifacts(
-        "models:/ganforge-generator@champion", tracking_uri=server,
-        dst_path=str(tmp_path / "champion"),
+        "models:/ganforge-generator@champion", dst_path=str(tmp_path / "champion")
     ))  # fmt: skip
     assert any(local.rglob("*.onnx"))
 
