@@ -104,7 +104,8 @@ def server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        _wait_for(f"http://127.0.0.1:{port}/health", proc, 180)
+        # creating the schema on a fresh database takes a while on a loaded machine
+        _wait_for(f"http://127.0.0.1:{port}/health", proc, 600)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
