@@ -34,6 +34,7 @@ from pipeline.common import (
     write_metrics,
 )
 from pipeline.params import flatten, load_params
+from pipeline.registry import settle
 
 METRICS_FILE = METRICS_DIR / "eval.json"
 REPORT_FILE = REPORTS_DIR / "eval.json"
@@ -85,7 +86,7 @@ def main() -> None:
     _write_samples(result, meta)
     log.info("evaluate: %s", {k: _round(v) for k, v in result.metrics.items()})
 
-    with mlflow_run("evaluate", params.mlflow.experiment):
+    with mlflow_run("evaluate", params.mlflow.experiment) as run:
         import mlflow
 
         log_params(flatten({"evaluate": cfg.model_dump(mode="json")}))
@@ -102,6 +103,8 @@ def main() -> None:
         mlflow.log_metrics(numeric)
         for path in (REPORT_FILE, SAMPLES_PNG, HISTOGRAM_CSV):
             mlflow.log_artifact(str(path), artifact_path="evaluate")
+        if params.mlflow.registered_model:  # the champion policy, when export came first
+            settle(params.mlflow.registered_model, run.info.run_id)
 
 
 def _classifier(backend: str) -> tuple[Any, dict[str, Any]]:

@@ -7,8 +7,6 @@ generator's MLflow run.
 
 from __future__ import annotations
 
-import json
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,6 @@ from ganforge.models import load_generator
 from pipeline.common import (
     GENERATOR_PATH,
     ONNX_PATH,
-    REPORTS_DIR,
     StageError,
     log_params,
     mlflow_run,
@@ -37,10 +34,9 @@ from pipeline.common import (
     write_metrics,
 )
 from pipeline.params import Params, flatten, load_params
-from pipeline.registry import promote, version_tags
+from pipeline.registry import settle
 
 FP16_PATH = Path("models/generator_fp16.onnx")
-EVAL_REPORT = REPORTS_DIR / "eval.json"  # its scores become the registered version's tags
 MODEL_ARTIFACT = "generator_onnx"
 # metrics/export.json holds parity only, as a fraction of its tolerance rounded to 0.001
 # (0: exact, 1: at the limit): the raw difference (~1e-9) and the latency swing between
@@ -148,22 +144,8 @@ def main() -> None:
         mlflow.log_metrics(flat)
         info = log_onnx_model(ONNX_PATH, meta, spec, providers, params)
         log.info("logged ONNX model %s (providers %s)", info.model_uri, ", ".join(providers))
-        version = getattr(info, "registered_model_version", None)
-        if params.mlflow.registered_model and version is not None:
-            scores = _eval_scores()
-            tags = version_tags(scores, extra.get("dataset_hash"), run.info.run_name)
-            promote(params.mlflow.registered_model, str(version), tags)
-
-
-def _eval_scores() -> dict[str, Any]:
-    """reports/eval.json of this generator (evaluate runs before export), or {} without it."""
-    if not EVAL_REPORT.is_file():
-        logging.getLogger("ganforge").warning(
-            "%s is missing: the model version gets no scores (run `dvc repro evaluate`)",
-            EVAL_REPORT,
-        )
-        return {}
-    return json.loads(EVAL_REPORT.read_text())
+        if params.mlflow.registered_model:
+            settle(params.mlflow.registered_model, run.info.run_id)
 
 
 if __name__ == "__main__":

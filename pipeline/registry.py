@@ -1,6 +1,9 @@
 """Model registry policy: which registered generator is the `champion`.
 
-Every export registers a version. A version carries its test scores as tags; the alias
+Every export registers a version. Once its run holds both the version and the test scores
+(`evaluate` and `export` both call `settle`, whichever comes second decides: neither has to
+wait for the other in dvc.yaml, which keeps `dvc exp show` narrow), the version carries
+its test scores as tags; the alias
 `champion` moves to it only when it beats the current champion on the same data set (content
 hash) and the same feature backend (a lower FID; FIDs from different data or features are not
 comparable). Otherwise the new version becomes the `challenger`. Policy, not computation:
@@ -80,6 +83,32 @@ def promote(name: str, version: str, tags: dict[str, str]) -> str:
     client.set_model_version_tag(name, version, "alias_decision", why)
     logging.getLogger("ganforge").info("%s version %s is the %s: %s", name, version, alias, why)
     return alias
+
+
+def settle(name: str, run_id: str) -> str | None:
+    """Judge the newest version of `name` logged by run `run_id`, once it has been evaluated.
+
+    Returns the alias given, or None while the run lacks its version (not exported yet) or
+    its scores (not evaluated yet), or when the version was judged before.
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    versions = [v for v in client.search_model_versions(f"run_id = '{run_id}'") if v.name == name]
+    if not versions:
+        return None
+    version = max(versions, key=lambda v: int(v.version))
+    if "alias_decision" in (version.tags or {}):
+        return None
+    run = client.get_run(run_id)
+    scores: dict[str, Any] = {
+        k.removeprefix("eval."): v for k, v in run.data.metrics.items() if k.startswith("eval.")
+    }
+    if not scores:
+        return None
+    scores["backend"] = run.data.params.get("evaluate.backend")
+    tags = version_tags(scores, run.data.tags.get("dataset_hash"), run.info.run_name)
+    return promote(name, str(version.version), tags)
 
 
 def _score(tags: dict[str, str]) -> float | None:

@@ -74,3 +74,31 @@ def test_champion_alias_moves_and_loads_with_pyfunc(tmp_path, monkeypatch) -> No
     assert list(model.predict(pd.DataFrame({"x": [1, 2]}))) == ["v3", "v3"]
     with pytest.raises(mlflow.exceptions.MlflowException):
         client.get_model_version_by_alias(name, "nonexistent")
+
+
+def test_settle_waits_for_both_the_version_and_the_scores(tmp_path, monkeypatch) -> None:
+    import mlflow
+
+    from pipeline.registry import settle
+
+    class Echo(mlflow.pyfunc.PythonModel):
+        """Returns its input."""
+
+        def predict(self, context, model_input, params=None):
+            return model_input
+
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("settle")
+    with mlflow.start_run(run_name="r") as run:
+        mlflow.set_tag("dataset_hash", "abc")
+        mlflow.log_param("evaluate.backend", "classifier")
+        assert settle("gf-settle", run.info.run_id) is None  # no version yet
+        mlflow.pyfunc.log_model(name="m", python_model=Echo(), registered_model_name="gf-settle")
+        assert settle("gf-settle", run.info.run_id) is None  # not evaluated yet
+        mlflow.log_metrics({"eval.fid": 4.0, "eval.precision": 0.6})
+        assert settle("gf-settle", run.info.run_id) == CHAMPION  # export first, then evaluate
+        assert settle("gf-settle", run.info.run_id) is None  # judged once
+    version = mlflow.MlflowClient().get_model_version_by_alias("gf-settle", CHAMPION)
+    assert version.tags["eval.fid"] == "4.0" and version.tags["eval.backend"] == "classifier"
+    assert version.tags["dataset_hash"] == "abc" and version.tags["run_name"] == "r"
