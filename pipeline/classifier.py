@@ -12,18 +12,15 @@ import logging
 from ganforge.classifier import accuracy, save_classifier, save_placeholder, train_classifier
 from ganforge.data import DataError, load_meta, load_split
 from ganforge.device import resolve_device
-from ganforge.io import write_json
 from pipeline.common import (
     CLASSIFIER_PATH,
-    METRICS_DIR,
     PREPARED_DIR,
     StageError,
     require_upstream,
     setup_logging,
+    write_metrics,
 )
 from pipeline.params import load_params
-
-METRICS_FILE = METRICS_DIR / "classifier.json"
 
 
 def main() -> None:
@@ -52,7 +49,7 @@ def main() -> None:
     if reason is not None:
         log.warning("classifier: %s", reason)
         save_placeholder(CLASSIFIER_PATH, reason)
-        write_json(METRICS_FILE, {"trained": False, "note": reason})
+        write_metrics("classifier", {"trained": False, "note": reason}, ("trained",))
         return
     try:
         device = resolve_device(cfg.device)
@@ -82,7 +79,7 @@ def main() -> None:
         "metrics": metrics,
     }
     save_classifier(CLASSIFIER_PATH, result.model, extra)
-    write_json(METRICS_FILE, metrics)
+    write_metrics("classifier", metrics, ("test_accuracy",))
     logging.getLogger("ganforge").info(
         "classifier: test accuracy %.4f (val %.4f, best epoch %d of %d, %.1f s)",
         test_acc,

@@ -7,11 +7,14 @@ import json
 import logging
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from rich.logging import RichHandler
 
@@ -25,6 +28,7 @@ CHECKPOINT_DIR = Path("models/checkpoints")
 RUN_FILE = Path("models/mlflow_run.json")
 ONNX_PATH = Path("models/generator.onnx")
 METRICS_DIR = Path("metrics")
+REPORTS_DIR = Path("reports")  # every figure of a stage; metrics/ keeps the headline ones
 PLOTS_DIR = Path("plots")
 
 # Which stage produces which out, for "run this stage first" messages.
@@ -143,6 +147,138 @@ def tracking_error(err: BaseException) -> StageError:
     return StageError(f"MLflow tracking store {uri} failed ({said}): {fix}.")
 
 
+# The experiment tag MLflow 3's UI reads to open an experiment on its runs table (classic
+# training) rather than on the GenAI overview of traces.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+# MLflow retries an HTTP request for minutes by default (7 retries, backoff 2, timeout 120 s):
+# a server that goes away mid-stage should stop the stage in seconds, not minutes. The user's
+# own values win.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+PROBE_SECONDS = 5.0
+# The run that `train` has open, kept beside the checkpoints (a persisted DVC out) so that the
+# next start can close it when the process was killed before it could.
+OPEN_RUN_FILE = CHECKPOINT_DIR / "open_mlflow_run.json"
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+
+
+def check_tracking_server(uri: str) -> None:
+    """Stop at once with one line when an http(s) tracking server does not answer.
+
+    Only whether something listens is probed (a TCP connect): MLflow itself would otherwise
+    retry every request for minutes before failing with a traceback.
+    """
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=PROBE_SECONDS):
+            pass
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise StageError(
+            f"MLflow tracking server {uri} is not reachable ({reason}): start it (`mlflow server "
+            f"--host {parsed.hostname} --port {port} ...`), fix MLFLOW_TRACKING_URI, or unset "
+            "it to log to the repository's sqlite:///mlflow.db."
+        ) from None
+
+
+def connect(experiment: str) -> str:
+    """Point MLflow at the tracking store and the experiment; returns the experiment id.
+
+    Checks an http(s) server first (a clear error within seconds), caps MLflow's HTTP retries,
+    and creates a fresh SQLite store under a file lock: MLflow migrates a new database on first
+    use, and two processes doing it at once make one of them fail. The experiment is tagged
+    so that MLflow's UI opens it on the runs table.
+    """
+    import mlflow
+    from filelock import FileLock
+    from mlflow.exceptions import MlflowException
+
+    _quiet_mlflow()
+    uri = tracking_uri()
+    check_tracking_server(uri)
+    for key, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    mlflow.set_tracking_uri(uri)
+    db = _sqlite_path(uri)
+    lock = FileLock(f"{db}.lock", timeout=120) if db else contextlib.nullcontext()
+    try:
+        with lock:
+            client = mlflow.MlflowClient()
+            client.search_registered_models(max_results=1)  # creates the registry tables too
+            exp = mlflow.set_experiment(experiment)
+            if exp.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
+                client.set_experiment_tag(exp.experiment_id, *EXPERIMENT_KIND)
+    except MlflowException as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StageError(
+            f"MLflow tracking store {uri}: {first}. Check MLFLOW_TRACKING_URI "
+            "(unset it to log to the repository's sqlite:///mlflow.db)."
+        ) from None
+    return exp.experiment_id
+
+
+def default_run_name(
+    dataset: str | None, model: str, loss: str, seed: int, conditional: bool
+) -> str:
+    """`digits-dcgan-ns-s0`: data set, model (`c` prefix when conditional), loss, seed."""
+    short = {"non_saturating": "ns", "minimax": "mm", "hinge": "hinge"}.get(loss, loss)
+    return f"{dataset or 'data'}-{'c' if conditional else ''}{model}-{short}-s{seed}"
+
+
+def run_name_for(explicit: str | None, fallback: str) -> str:
+    """The run's name: `mlflow.run_name` when set, else the DVC experiment's, else `fallback`."""
+    return explicit or os.environ.get("DVC_EXP_NAME") or fallback
+
+
+def close_stale_run() -> None:
+    """Mark the run a killed `train` left open as KILLED (it can never finish now)."""
+    import json
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if not OPEN_RUN_FILE.exists():
+        return
+    try:
+        run_id = json.loads(OPEN_RUN_FILE.read_text()).get("run_id")
+        if run_id and mlflow.get_run(run_id).info.status == "RUNNING":
+            mlflow.MlflowClient().set_terminated(run_id, "KILLED")
+            logging.getLogger("ganforge").warning(
+                "MLflow run %s of an interrupted training was still RUNNING: closed as KILLED",
+                run_id,
+            )
+    except (MlflowException, ValueError):
+        pass  # another store, or a damaged record: nothing of ours to close
+    OPEN_RUN_FILE.unlink(missing_ok=True)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a CI timeout) turned into an exception so that the run gets closed."""
+
+
+def _raise_on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated(f"signal {signum}")
+
+
+def _end_run(status: str) -> None:
+    """End the active run with `status` on the way out of an error; never mask that error."""
+    import mlflow
+
+    with contextlib.suppress(Exception):
+        mlflow.end_run(status)
+
+
 @contextlib.contextmanager
 def mlflow_run(stage: str, experiment: str, run_name: str | None = None) -> Iterator[Any]:
     """Open the MLflow run of the current generator for `stage`.
@@ -153,6 +289,9 @@ def mlflow_run(stage: str, experiment: str, run_name: str | None = None) -> Iter
     MLflow server), a new run is started and tagged with the missing id rather than failing.
     A broken tracking store (damaged or read-only database, server down) stops the stage
     with one line naming it and the fix, from setup or from inside the block.
+
+    Life cycle: a run ends FINISHED, FAILED (an error) or KILLED (Ctrl-C, SIGTERM); a run a
+    SIGKILL left RUNNING is closed as KILLED by the next `train`.
     """
     try:
         with _mlflow_run(stage, experiment, run_name) as run:
@@ -168,13 +307,13 @@ def _mlflow_run(stage: str, experiment: str, run_name: str | None) -> Iterator[A
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    _quiet_mlflow()
-    run_id: str | None = None
-    tags = {"stage." + stage: "done"}
     recorded = read_run_file() if stage != "train" else None
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(experiment)
-    if recorded is not None:
+    connect(experiment)
+    run_id: str | None = None
+    tags: dict[str, str] = {}
+    if stage == "train":
+        close_stale_run()
+    else:
         try:
             mlflow.get_run(recorded)
             run_id = recorded
@@ -186,7 +325,13 @@ def _mlflow_run(stage: str, experiment: str, run_name: str | None) -> Iterator[A
                 tracking_uri(),
             )
             tags["ganforge.train_run_id"] = str(recorded)
-    with mlflow.start_run(run_id=run_id, run_name=run_name if run_id is None else None) as run:
+    run = mlflow.start_run(run_id=run_id, run_name=run_name if run_id is None else None)
+    previous = None
+    if stage == "train":
+        write_json(OPEN_RUN_FILE, {"run_id": run.info.run_id})
+        with contextlib.suppress(ValueError):  # not the main thread: no handler
+            previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    try:
         commit = git_commit()
         if commit:
             tags["git.commit"] = commit
@@ -194,10 +339,52 @@ def _mlflow_run(stage: str, experiment: str, run_name: str | None) -> Iterator[A
             tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
         mlflow.set_tags(tags)
         yield run
+        mlflow.set_tag("stage." + stage, "done")
         # Only a trained generator gets its run recorded: a failed train leaves the previous
-        # record (and MLflow marks the failed run FAILED).
+        # record (and its run ends FAILED or KILLED).
         if stage == "train":
             write_json(RUN_FILE, {"run_id": run.info.run_id, "experiment": experiment})
+    except KeyboardInterrupt:
+        _end_run("KILLED")
+        raise
+    except MlflowException as err:  # the server went away mid-stage, or refused a request
+        _end_run("FAILED")
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise StageError(
+            f"{stage}: MLflow at {tracking_uri()} failed: {first}. Check the server, or unset "
+            "MLFLOW_TRACKING_URI to log to the repository's sqlite:///mlflow.db."
+        ) from None
+    except BaseException:
+        _end_run("FAILED")
+        raise
+    else:
+        mlflow.end_run("FINISHED")
+    finally:
+        if stage == "train":
+            OPEN_RUN_FILE.unlink(missing_ok=True)
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def write_metrics(
+    stage: str,
+    figures: dict[str, Any],
+    headline: Sequence[str],
+    staged: dict[Path, Path] | None = None,
+) -> dict[str, Any]:
+    """Write reports/<stage>.json (every figure) and metrics/<stage>.json (the headline ones).
+
+    DVC diffs every number of a metrics file in `dvc exp show` / `dvc metrics diff`; only the
+    figures that compare across runs belong there. Timings, latencies, sample counts and
+    per-batch rows stay in the report, a plain out. With `staged` (from `staged_outputs`),
+    each file goes to its staged path. Returns the headline subset.
+    """
+    report, metrics = REPORTS_DIR / f"{stage}.json", METRICS_DIR / f"{stage}.json"
+    staged = staged or {}
+    write_json(staged.get(report, report), figures)
+    top = {k: figures[k] for k in headline if figures.get(k) is not None}
+    write_json(staged.get(metrics, metrics), top)
+    return top
 
 
 @contextlib.contextmanager

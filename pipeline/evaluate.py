@@ -14,7 +14,7 @@ from typing import Any
 from ganforge.classifier import NoClassifierError, load_classifier
 from ganforge.data import DataError, load_meta, load_split
 from ganforge.device import resolve_device
-from ganforge.io import atomic_path, write_json
+from ganforge.io import atomic_path
 from ganforge.metrics import EvalResult, build_feature_net, evaluate_images, evaluate_toy
 from ganforge.models import load_discriminator
 from ganforge.plots import plot_points
@@ -24,17 +24,30 @@ from pipeline.common import (
     METRICS_DIR,
     PLOTS_DIR,
     PREPARED_DIR,
+    REPORTS_DIR,
     StageError,
+    check_tracking_server,
     log_params,
     mlflow_run,
     read_generator,
     require_upstream,
     setup_logging,
     staged_outputs,
+    tracking_uri,
+    write_metrics,
 )
 from pipeline.params import flatten, load_params
+from pipeline.registry import settle
 
 METRICS_FILE = METRICS_DIR / "eval.json"
+REPORT_FILE = REPORTS_DIR / "eval.json"
+# metrics/eval.json: the scores that compare across runs (those that apply to the data set);
+# sample counts, timings, spreads and settings go to reports/eval.json only.
+HEADLINE = (
+    "fid", "fid_floor", "fid_over_floor", "kid_mean", "is_mean", "precision", "recall",
+    "class_kl", "classes_covered", "conditional_accuracy", "parzen_ll",
+    "modes_covered", "high_quality_fraction", "jsd", "v_value_gap",
+)  # fmt: skip
 SAMPLES_PNG = PLOTS_DIR / "eval_samples.png"
 HISTOGRAM_CSV = PLOTS_DIR / "class_histogram.csv"
 
@@ -44,6 +57,7 @@ def main() -> None:
     params = load_params()
     cfg = params.evaluate
     require_upstream(GENERATOR_PATH, PREPARED_DIR)
+    check_tracking_server(tracking_uri())  # before minutes of scoring, not after
     try:
         device = resolve_device(cfg.device)
         meta = load_meta(PREPARED_DIR)
@@ -84,10 +98,10 @@ def main() -> None:
     # The outs are written last: a failure up to the end of the MLflow step leaves them as
     # they were (staged files are moved into place only when the whole block succeeds).
     with (
-        staged_outputs(METRICS_FILE, HISTOGRAM_CSV, SAMPLES_PNG) as staged,
-        mlflow_run("evaluate", params.mlflow.experiment),
+        staged_outputs(METRICS_FILE, REPORT_FILE, HISTOGRAM_CSV, SAMPLES_PNG) as staged,
+        mlflow_run("evaluate", params.mlflow.experiment) as run,
     ):
-        write_json(staged[METRICS_FILE], result.metrics)
+        write_metrics("eval", result.metrics, HEADLINE, staged)
         _write_histogram(result, staged[HISTOGRAM_CSV])
         _write_samples(result, meta, staged[SAMPLES_PNG])
         import mlflow
@@ -104,8 +118,10 @@ def main() -> None:
             if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
         }
         mlflow.log_metrics(numeric)
-        for path in (METRICS_FILE, SAMPLES_PNG, HISTOGRAM_CSV):
+        for path in (REPORT_FILE, SAMPLES_PNG, HISTOGRAM_CSV):
             mlflow.log_artifact(str(staged[path]), artifact_path="evaluate")
+        if params.mlflow.registered_model:  # the champion policy, when export came first
+            settle(params.mlflow.registered_model, run.info.run_id)
 
 
 def _classifier(backend: str) -> tuple[Any, dict[str, Any]]:

@@ -19,7 +19,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ganforge.classifier import NoClassifierError, load_classifier
 from ganforge.data import DataError, load_meta, load_split
 from ganforge.device import resolve_device
-from ganforge.io import write_json
 from ganforge.metrics import ClassifierFeatureNet
 from ganforge.models import save_generator
 from ganforge.training import (
@@ -41,19 +40,27 @@ from pipeline.common import (
     CHECKPOINT_DIR,
     CLASSIFIER_PATH,
     GENERATOR_PATH,
-    METRICS_DIR,
     PLOTS_DIR,
     PREPARED_DIR,
+    REPORTS_DIR,
     StageError,
+    default_run_name,
     log_params,
     mlflow_run,
     require_upstream,
+    run_name_for,
     setup_logging,
+    write_metrics,
 )
 from pipeline.params import flatten, load_params
 
 SAMPLES_DIR = PLOTS_DIR / "samples"
 HISTORY_CSV = PLOTS_DIR / "train_history.csv"
+# metrics/train.json: what compares across runs (the step count is the params', losses are
+# noisy): steps, losses, throughput, device are in reports/train.json
+# metrics/train.json: what compares across runs (the kept generator's validation score, the
+# training time); losses, step counts and throughput go to reports/train.json only.
+HEADLINE = ("train_seconds", "best_fid_val", "best_mode_quality_val", "best_jsd_val", "best_step")
 
 
 class ProgressBar(Callback):
@@ -197,7 +204,7 @@ def main() -> None:
     if dist.is_main:
         SAMPLES_DIR.mkdir(parents=True, exist_ok=True)  # a DVC out even before the first grid
     run_ctx = (
-        mlflow_run("train", params.mlflow.experiment, params.mlflow.run_name)
+        mlflow_run("train", params.mlflow.experiment, _run_name(params, meta, spec.arch))
         if dist.is_main
         else contextlib.nullcontext()
     )
@@ -276,11 +283,11 @@ def main() -> None:
             **kept,
             "warnings": health.warnings + (monitor.warnings if monitor else []),
         }
-        write_json(METRICS_DIR / "train.json", metrics)
+        write_metrics("train", metrics, HEADLINE)
         import mlflow
 
         mlflow.log_metrics({f"final_{k}": float(v) for k, v in metrics.items() if _num(v)})
-        mlflow.log_artifact(str(METRICS_DIR / "train.json"))
+        mlflow.log_artifact(str(REPORTS_DIR / "train.json"))
         log.info(
             "trained %d steps (%d epochs) in %.0f s on %s: %s",
             result.step,
@@ -325,6 +332,13 @@ def _keep_best(result: Any, monitor: QualityMonitor | None) -> dict[str, Any]:
 
 def _round(value: float | None) -> float | None:
     return round(value, 3) if value is not None else None
+
+
+def _run_name(params: Any, meta: dict[str, Any], arch: str) -> str:
+    """`mlflow.run_name`, else the DVC experiment's name, else e.g. `digits-dcgan-ns-s0`."""
+    cfg = params.train
+    fallback = default_run_name(meta.get("dataset"), arch, cfg.loss, params.seed, cfg.conditional)
+    return run_name_for(params.mlflow.run_name, fallback)
 
 
 def _num(value: Any) -> bool:

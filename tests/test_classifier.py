@@ -84,7 +84,7 @@ def test_classifier_stage_writes_model_and_metrics(
     shutil.copytree(prepared_digits_16, "data/prepared")
     Path("params.yaml").write_text(yaml.safe_dump({"classifier": {"epochs": 2, "width": 8}}))
     stage.main()
-    metrics = json.loads(Path("metrics/classifier.json").read_text())
+    metrics = json.loads(Path("reports/classifier.json").read_text())
     assert metrics["trained"] and metrics["epochs"] == 2
     assert 0 <= metrics["test_accuracy"] <= 1 and 0 <= metrics["val_accuracy"] <= 1
     model, extra = load_classifier("models/classifier.pt")
@@ -102,7 +102,7 @@ def test_classifier_stage_on_points_writes_a_note(
     shutil.copytree(prepared_ring, "data/prepared")
     Path("params.yaml").write_text("seed: 0\n")
     stage.main()
-    metrics = json.loads(Path("metrics/classifier.json").read_text())
+    metrics = json.loads(Path("reports/classifier.json").read_text())
     assert metrics["trained"] is False and "points" in metrics["note"]
     with pytest.raises(NoClassifierError):
         load_classifier("models/classifier.pt")

@@ -76,7 +76,7 @@ def test_evaluate_stage_writes_metrics_plots_and_logs_to_the_generator_run(
     save_classifier("models/classifier.pt", tiny_classifier)
     stage.main()
 
-    metrics = json.loads(Path("metrics/eval.json").read_text())
+    metrics = json.loads(Path("reports/eval.json").read_text())
     assert IMAGE_KEYS <= set(metrics)
     assert metrics["num_samples"] == 300 and metrics["real_samples"] == 360
     assert metrics["fid"] > metrics["fid_floor"] > 0  # an untrained G is far from the data
@@ -171,7 +171,7 @@ def test_evaluate_stage_on_the_ring_reports_modes(
         "models/generator.pt", spec, build_generator(spec), discriminator=build_discriminator(spec)
     )
     stage.main()
-    m = json.loads(Path("metrics/eval.json").read_text())
+    m = json.loads(Path("reports/eval.json").read_text())
     assert 0 <= m["modes_covered"] <= m["num_modes"] == 8
     assert m["real_high_quality_fraction"] > 0.95 and "v_value" in m and m["num_samples"] == 1000
     with open("plots/class_histogram.csv") as f:
@@ -243,7 +243,7 @@ def test_evaluate_stage_on_the_1d_gaussian(
         "models/generator.pt", spec, build_generator(spec), discriminator=build_discriminator(spec)
     )
     stage.main()
-    m = json.loads(Path("metrics/eval.json").read_text())
+    m = json.loads(Path("reports/eval.json").read_text())
     assert 0 <= m["jsd"] <= m["jsd_max"] and "v_value" in m and "d_real" in m
     with open("plots/class_histogram.csv") as f:
         assert len(list(csv.DictReader(f))) == 40

@@ -71,7 +71,7 @@ def test_export_stage_writes_outs_and_logs_a_loadable_model(stage_dir: Path) -> 
     assert json.loads(props["class_names"]) == ["zero", "one", "two"]
     assert not list(Path("models").glob("*.onnx.data"))
 
-    metrics = json.loads(Path("metrics/export.json").read_text())
+    metrics = json.loads(Path("reports/export.json").read_text())
     assert set(metrics["parity"]["max_abs_diff"]) == {"1", "5"}
     assert metrics["parity"]["passed"] and metrics["parity"]["worst"] <= 1e-4
     assert metrics["max_abs_diff"] == metrics["parity"]["worst"] <= 1e-4

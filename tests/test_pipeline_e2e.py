@@ -97,10 +97,10 @@ def test_repro_writes_every_out(repo: tuple[Path, dict[str, str]]) -> None:
 @pytest.mark.slow
 def test_metrics_hold_the_figures(repo: tuple[Path, dict[str, str]]) -> None:
     work, _ = repo
-    train = json.loads((work / "metrics/train.json").read_text())
-    evaluate = json.loads((work / "metrics/eval.json").read_text())
-    export = json.loads((work / "metrics/export.json").read_text())
-    classifier = json.loads((work / "metrics/classifier.json").read_text())
+    train = json.loads((work / "reports/train.json").read_text())
+    evaluate = json.loads((work / "reports/eval.json").read_text())
+    export = json.loads((work / "reports/export.json").read_text())
+    classifier = json.loads((work / "reports/classifier.json").read_text())
     assert train["steps"] == TINY["train"]["max_steps"]
     assert 0.0 < classifier["test_accuracy"] <= 1.0
     for key in ("fid", "fid_floor", "kid_mean", "is_mean"):
@@ -152,4 +152,4 @@ def test_exp_run_with_a_set_param(repo: tuple[Path, dict[str, str]]) -> None:
     _run([*git, "add", "-A"], work, env)
     _run([*git, "commit", "-qm", "lock"], work, env)
     _run([sys.executable, "-m", "dvc", "exp", "run", "-S", "train.max_steps=4"], work, env)
-    assert json.loads((work / "metrics/train.json").read_text())["steps"] == 4
+    assert json.loads((work / "reports/train.json").read_text())["steps"] == 4

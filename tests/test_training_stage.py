@@ -68,7 +68,7 @@ def test_train_stage_writes_its_outs(workspace: Path) -> None:
         "images_per_s",
         "diversity",
     }  # no fid_val: without models/classifier.pt there is no validation FID
-    metrics = json.loads((workspace / "metrics/train.json").read_text())
+    metrics = json.loads((workspace / "reports/train.json").read_text())
     assert metrics["steps"] == 20 and metrics["device"] == "cpu" and metrics["images_per_s"] > 0
     assert metrics["kept"] == "last" and metrics["quality_measure"] is None
     for key in ("loss_d", "loss_g", "d_real", "d_fake", "epochs", "train_seconds"):
@@ -89,7 +89,7 @@ def test_train_stage_writes_its_outs(workspace: Path) -> None:
 
     # Run again: the finished checkpoint is picked up, nothing is retrained.
     train.main()
-    again = json.loads((workspace / "metrics/train.json").read_text())
+    again = json.loads((workspace / "reports/train.json").read_text())
     assert again["resumed_from_step"] == 20 and again["steps"] == 20
 
 

@@ -1,0 +1,155 @@
+"""`dvc plots show` draws every chart of dvc.yaml offline, checked in real headless Chromium.
+
+The page's scripts (vega, vega-lite, vega-embed) come from plots_page/ (npm, pinned by
+package-lock.json) through the DVC html template named in .dvc/config; every request that
+leaves the machine is refused by the browser, so a chart that needs a CDN stays blank.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("GANFORGE_CHROMIUM", "/usr/bin/chromium"))
+TEMPLATE = ROOT / "plots_page" / "template.html"
+# The columns the stages write (HistoryCSV in training, evaluate's class histogram).
+HISTORY = ["step", "loss_d", "loss_g", "d_real", "d_fake", "grad_norm_g", "grad_norm_d"]
+HISTORY += ["images_per_s"]
+HISTOGRAM = ["class", "generated", "real"]
+
+
+def vega_plot_ids(dvc_yaml: dict) -> list[str]:
+    """The ids of the top-level plot definitions that are charts (not image files)."""
+    ids = []
+    for entry in dvc_yaml.get("plots", []):
+        if isinstance(entry, dict):
+            ids.extend(entry)
+    return ids
+
+
+def render_in_chromium(page_file: Path, ids: list[str]) -> dict[str, int]:
+    """Open `page_file` with the network refused; the number of svg/canvas under each id."""
+    assert ids, "no chart to look for"
+    sync_api = pytest.importorskip("playwright.sync_api")
+    blocked: list[str] = []
+    errors: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+
+            def refuse_network(route) -> None:
+                url = route.request.url
+                if url.startswith(("http://", "https://")):
+                    blocked.append(url)
+                    route.abort()
+                else:
+                    route.continue_()
+
+            page.route("**/*", refuse_network)
+            page.on("pageerror", lambda err: errors.append(str(err)))
+            page.goto(page_file.as_uri())
+            selector = " && ".join(
+                f"document.querySelector('#{i} svg, #{i} canvas') !== null" for i in ids
+            )
+            page.wait_for_function(selector, timeout=30_000)
+            counts = {i: page.locator(f"#{i} svg, #{i} canvas").count() for i in ids}
+        finally:
+            browser.close()
+    assert not blocked, f"the page asked the network for {blocked}"
+    assert not errors, f"script errors on the page: {errors}"
+    return counts
+
+
+def test_committed_template_is_built_from_the_locked_packages(tmp_path: Path) -> None:
+    """plots_page/template.html is exactly what build.js makes of the pinned packages."""
+    page = ROOT / "plots_page"
+    package = json.loads((page / "package.json").read_text())
+    lock = json.loads((page / "package-lock.json").read_text())
+    for name, version in package["dependencies"].items():
+        assert lock["packages"][f"node_modules/{name}"]["version"] == version, name
+    if not (page / "node_modules").is_dir() or shutil.which("node") is None:
+        pytest.skip("plots_page/node_modules missing: `npm ci --prefix plots_page` (.ci/run)")
+    out = tmp_path / "template.html"
+    subprocess.run(["node", str(page / "build.js"), str(out)], check=True, timeout=120)
+    assert out.read_bytes() == TEMPLATE.read_bytes(), "rebuild and commit plots_page/template.html"
+    assert "{plot_divs}" in out.read_text() and "cdn.jsdelivr" not in out.read_text()
+
+
+def _needs_browser() -> None:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} missing: `.ci/run` installs Debian's chromium")
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def test_dvc_yaml_charts_have_real_axes() -> None:
+    """No chart of dvc.yaml falls back to the row index; each names columns the stages write."""
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    columns = {"plots/train_history.csv": HISTORY, "plots/class_histogram.csv": HISTOGRAM}
+    for stage in spec["stages"].values():  # a stage-level plot file gets DVC's index-x chart
+        for entry in stage.get("plots", []):
+            name = next(iter(entry)) if isinstance(entry, dict) else entry
+            assert name.endswith(".png") or Path(name).suffix == "", name
+    for entry in spec["plots"]:
+        if not isinstance(entry, dict):
+            assert (ROOT / entry).suffix in (".png", "") or entry.startswith("plots/")
+            continue
+        ((plot_id, plot),) = entry.items()
+        assert plot.get("x"), f"plot {plot_id} has no x: DVC would use the row index"
+        for file, fields in plot["y"].items():
+            fields = [fields] if isinstance(fields, str) else fields
+            for field in [*fields, plot["x"]]:
+                assert field in columns[file], f"plot {plot_id}: {file} has no column {field}"
+
+
+def test_plots_page_renders_every_chart_offline(tmp_path: Path) -> None:
+    _needs_browser()
+    work = tmp_path / "repo"
+    (work / ".dvc").mkdir(parents=True)
+    shutil.copy2(ROOT / ".dvc" / "config", work / ".dvc" / "config")
+    (work / "plots_page").mkdir()
+    shutil.copy2(TEMPLATE, work / "plots_page" / "template.html")
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    # The charts only: stages are not needed to draw files that are already there.
+    (work / "dvc.yaml").write_text(yaml.safe_dump({"plots": spec["plots"]}, sort_keys=False))
+    rows = [[s, 1.3 - s / 100, 0.7 + s / 200, 0.6, 0.4, 1.0, 2.0, 500 + s] for s in range(5, 55, 5)]
+    _write_csv(work / "plots/train_history.csv", HISTORY, rows)
+    _write_csv(
+        work / "plots/class_histogram.csv", HISTOGRAM, [[str(k), 10 + k, 36] for k in range(10)]
+    )
+    for png in ("plots/eval_samples.png", "plots/samples/epoch_0001.png"):
+        (work / png).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("L", (8, 8), 128).save(work / png)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for args in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q", "--force"]):
+        subprocess.run(args, cwd=work, env=env, check=True, capture_output=True, timeout=120)
+    shutil.copy2(ROOT / ".dvc" / "config", work / ".dvc" / "config")  # dvc init rewrote it
+    shown = subprocess.run(
+        [sys.executable, "-m", "dvc", "plots", "show", "-o", "page"],
+        cwd=work, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    html = (work / "page" / "index.html").read_text()
+    assert "cdn.jsdelivr" not in html and "vegaEmbed" in html
+
+    ids = vega_plot_ids(spec)
+    assert len(ids) >= 5
+    counts = render_in_chromium(work / "page" / "index.html", ids)
+    assert all(n >= 1 for n in counts.values()), counts
