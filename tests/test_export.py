@@ -19,6 +19,8 @@ COND = GeneratorSpec(
     arch="dcgan", nz=16, sample_shape=(3, 16, 16), ngf=8, ndf=8, num_classes=4,
     class_names=("a", "b", "c", "d"),
 )  # fmt: skip
+# Resize-convolution G (Odena et al. 2016): bilinear Resize ops in the graph.
+RESIZE = UNCOND.model_copy(update={"g_upsample": "resize"})
 
 
 def trained_looking(spec: GeneratorSpec, seed: int = 0) -> torch.nn.Module:
@@ -36,7 +38,7 @@ def trained_looking(spec: GeneratorSpec, seed: int = 0) -> torch.nn.Module:
                 m.running_var.uniform_(0.5, 2.0)
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
-            elif isinstance(m, torch.nn.ConvTranspose2d):
+            elif isinstance(m, torch.nn.ConvTranspose2d | torch.nn.Conv2d):
                 m.weight.normal_(0.0, 0.2)
     return G.eval()
 
@@ -45,7 +47,7 @@ def trained_looking(spec: GeneratorSpec, seed: int = 0) -> torch.nn.Module:
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
     out = tmp_path_factory.mktemp("onnx")
     files = {}
-    for name, spec in (("uncond", UNCOND), ("cond", COND)):
+    for name, spec in (("uncond", UNCOND), ("cond", COND), ("resize", RESIZE)):
         G = trained_looking(spec)
         meta = build_metadata(spec, {"weights": "ema", "run_id": "abc123", "dataset_hash": "h1"})
         path = export_generator(G, spec, out / f"{name}.onnx", opset=18, metadata=meta)
@@ -90,7 +92,7 @@ def test_metadata_props_describe_the_model(exported) -> None:
     assert props["dataset_hash"] == "h1"
 
 
-@pytest.mark.parametrize("name", ["uncond", "cond"])
+@pytest.mark.parametrize("name", ["uncond", "cond", "resize"])
 def test_parity_with_pytorch_at_several_batch_sizes(exported, name: str) -> None:
     G, spec, path = exported[name]
     report = check_parity(G, spec, path, batches=[1, 3, 64], atol=1e-4)

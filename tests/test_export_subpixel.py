@@ -112,3 +112,24 @@ def test_latency_bench_prints_both_runtimes_per_batch():
     for row in rows:
         assert len(row) == 1 + 1 + 2 * 3  # batch, eager, then (ms, ratio, [best]) per ORT file
     assert "parity max" in out
+
+
+def test_resize_generator_keeps_its_resize_stages_and_parity(tmp_path):
+    # A resize-convolution G (train.g_upsample: resize) has only its 4x4 projection to rewrite;
+    # its bilinear stages export as ONNX Resize and must still match PyTorch.
+    spec = GeneratorSpec(arch="dcgan", nz=8, sample_shape=(1, 32, 32), ngf=8, g_upsample="resize")
+    G = _varied(build_generator(spec))
+    for module in G.modules():
+        if isinstance(module, nn.Conv2d):
+            module.weight.data.normal_(0.0, (2.0 / (module.in_channels * 9)) ** 0.5)
+    R, count = rewrite_for_onnx(G)
+    assert count == 1
+    z = torch.randn(6, spec.nz, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert G(z).std() > 0.05
+        torch.testing.assert_close(R(z), G(z), atol=ATOL, rtol=0)
+    path = export_generator(
+        G, spec, tmp_path / "g.onnx", metadata=build_metadata(spec), subpixel=True
+    )
+    assert "Resize" in {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert check_parity(G, spec, path, batches=[1, 7], atol=ATOL).passed

@@ -258,3 +258,36 @@ def test_minibatch_stddev_adds_one_channel_with_the_batch_std() -> None:
     )
     d = DCGANDiscriminator(channels=1, image_size=16, ndf=4, mbstd_group=4)
     assert d.head.in_channels == 4 * 2 + 1 and d(torch.randn(8, 1, 16, 16)).shape == (8,)
+
+
+def test_resize_generator_doubles_by_bilinear_then_3x3_conv() -> None:
+    from ganforge.models.dcgan import _up2
+
+    g = DCGANGenerator(nz=8, channels=1, image_size=32, ngf=4, upsample="resize")
+    assert g(torch.randn(5, 8)).shape == (5, 1, 32, 32)
+    # no transposed conv but the 4x4 projection of z; three bilinear x2 stages (4 -> 32)
+    transposed = [m for m in g.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert len(transposed) == 1 and transposed[0].stride == (1, 1)
+    ups = [m for m in g.modules() if isinstance(m, nn.Upsample)]
+    assert len(ups) == 3 and all(u.mode == "bilinear" and u.scale_factor == 2 for u in ups)
+    assert isinstance(list(g.net)[-1], nn.Tanh)
+    # with a centre-tap 3x3 conv the stage is bilinear interpolation, half-pixel centres:
+    # 2 px [a, b] -> 4 px [a, (3a + b)/4, (a + 3b)/4, b], separably in rows and columns
+    layer = _up2(1, 1, "resize")
+    with torch.no_grad():
+        layer[1].weight.zero_()
+        layer[1].weight[0, 0, 1, 1] = 1.0
+        x = torch.tensor([[1.0, 5.0], [9.0, 13.0]])[None, None]
+        row = torch.tensor([[1.0, 0.0], [0.75, 0.25], [0.25, 0.75], [0.0, 1.0]])
+        assert torch.allclose(layer(x)[0, 0], row @ x[0, 0] @ row.T)
+
+
+def test_generator_upsample_is_a_spec_option() -> None:
+    spec = GeneratorSpec(arch="dcgan", nz=4, sample_shape=(1, 16, 16), ngf=4, g_upsample="resize")
+    assert any(isinstance(m, nn.Upsample) for m in build_generator(spec).modules())
+    assert not any(
+        isinstance(m, nn.Upsample)
+        for m in build_generator(spec.model_copy(update={"g_upsample": "transpose"})).modules()
+    )
+    with pytest.raises(ValueError):
+        GeneratorSpec(arch="dcgan", nz=4, sample_shape=(1, 16, 16), g_upsample="nearest")

@@ -277,6 +277,7 @@ def test_health_monitor_quiet_while_g_still_learns() -> None:
     [
         dict(augment=["color", "translation", "cutout"], r1_gamma=1.0, r1_every=2),
         dict(d_norm="spectral", mbstd_group=4, pack=2, augment=["translation"]),
+        dict(g_upsample="resize"),
     ],
 )
 def test_resume_is_exact_with_augmentation_and_regularisers(

@@ -121,6 +121,9 @@ class TrainConfig(Options):
     mbstd_group: int = Field(0, ge=0)
     # PacGAN (Lin et al. 2018): D judges `pack` samples at once, stacked along channels. 1: off.
     pack: int = Field(1, ge=1)
+    # dcgan G: stride-2 transposed convs (transpose, Radford et al.) or bilinear x2 + 3x3 conv
+    # (resize, Odena et al. 2016) at each doubling of the image size.
+    g_upsample: Literal["transpose", "resize"] = "transpose"
     device: Device = "auto"
     # auto: chosen per device by measurement (`ganforge.training.device_policy`): fp32 with
     # TF32 and NCHW on CUDA, fp32 with channels_last on CPU; compile never meets

@@ -13,7 +13,9 @@ def build_generator(spec: GeneratorSpec) -> nn.Module:
         from ganforge.models.dcgan import DCGANGenerator
 
         channels, size, _ = spec.sample_shape
-        return DCGANGenerator(spec.nz, channels, size, spec.ngf, spec.num_classes)
+        return DCGANGenerator(
+            spec.nz, channels, size, spec.ngf, spec.num_classes, upsample=spec.g_upsample
+        )
     from ganforge.models.mlp import MLPGenerator
 
     # For mlp, ngf / ndf are the widths of the two hidden layers of G / D.

@@ -2,6 +2,10 @@
 
 G: a 4×4 projection of z by a transposed conv, then stride-2 transposed convs that double the
 size and halve the width, BatchNorm + ReLU everywhere but the Tanh output.
+Option of G beyond the paper: `upsample="resize"` doubles the size by bilinear interpolation
+followed by a 3×3 conv (resize-convolution, Odena et al. 2016) in place of each stride-2
+transposed conv, whose uneven kernel overlap leaves a checkerboard grain; `"transpose"` (the
+default) is Radford et al.'s G.
 D: the mirror image with stride-2 convs and LeakyReLU(0.2), BatchNorm everywhere but the
 first layer, and a final 4×4 conv to one logit. No pooling, no fully connected hidden layers.
 
@@ -23,7 +27,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ganforge.models.init import dcgan_init
-from ganforge.models.spec import Conditioning, DNorm, dcgan_levels
+from ganforge.models.spec import Conditioning, DNorm, GUpsample, dcgan_levels
 
 # Widths double per halving of resolution, up to 8× ngf/ndf as in the paper's 64×64 net;
 # capped there so that 128 and 256 px nets stay trainable in memory.
@@ -33,6 +37,20 @@ MAX_WIDTH_MULT = 8
 def _widths(base: int, levels: int) -> list[int]:
     """Channel widths from the 4×4 stage outward: [base*8, base*4, ..., base] (capped)."""
     return [base * min(2 ** (levels - 1 - i), MAX_WIDTH_MULT) for i in range(levels)]
+
+
+def _up2(w_in: int, w_out: int, upsample: GUpsample) -> nn.Module:
+    """A layer doubling the spatial size: a stride-2 4×4 transposed conv (Radford et al.) or
+    bilinear ×2 then a 3×3 conv (resize-convolution, Odena et al. 2016)."""
+    if upsample == "transpose":
+        return nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False)
+    if upsample == "resize":
+        # align_corners=False: the pixel-centre convention, the one ONNX Resize exports as.
+        return nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            nn.Conv2d(w_in, w_out, 3, 1, 1, bias=False),
+        )
+    raise ValueError(f"unknown upsample {upsample!r}: use transpose or resize")
 
 
 class DCGANGenerator(nn.Module):
@@ -45,6 +63,7 @@ class DCGANGenerator(nn.Module):
         image_size: int = 64,
         ngf: int = 64,
         num_classes: int = 0,
+        upsample: GUpsample = "transpose",
     ) -> None:
         super().__init__()
         levels = dcgan_levels(image_size)
@@ -59,12 +78,8 @@ class DCGANGenerator(nn.Module):
             nn.ReLU(True),
         ]
         for w_in, w_out in zip(widths, widths[1:], strict=False):
-            layers += [
-                nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(w_out),
-                nn.ReLU(True),
-            ]
-        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+            layers += [_up2(w_in, w_out, upsample), nn.BatchNorm2d(w_out), nn.ReLU(True)]
+        layers += [_up2(widths[-1], channels, upsample), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
 

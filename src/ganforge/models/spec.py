@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Conditioning = Literal["projection", "concat"]
 # How a dcgan discriminator normalises its hidden layers.
 DNorm = Literal["batch", "spectral", "none"]
+# How a dcgan generator doubles its size: stride-2 transposed convs (Radford et al.) or
+# bilinear resize + 3×3 conv (Odena et al. 2016).
+GUpsample = Literal["transpose", "resize"]
 
 
 def resolve_arch(arch: str, sample_shape: tuple[int, ...] | list[int]) -> str:
@@ -62,6 +65,8 @@ class GeneratorSpec(BaseModel):
     d_norm: DNorm = "batch"
     mbstd_group: int = Field(0, ge=0)
     pack: int = Field(1, ge=1)
+    # dcgan G only: how each stage doubles the size (see GUpsample).
+    g_upsample: GUpsample = "transpose"
 
     @model_validator(mode="before")
     @classmethod

@@ -104,6 +104,7 @@ def _spec(
         d_norm=config.d_norm,
         mbstd_group=config.mbstd_group,
         pack=config.pack,
+        g_upsample=config.g_upsample,
     )
 
 
