@@ -169,8 +169,9 @@ def run_one(
             _copy_in(workspace / item, cache / key / item)
     for stage in ("train", "evaluate"):
         seconds[stage] = _stage(stage, workspace, env)
-    train = json.loads((workspace / "metrics/train.json").read_text())
-    ev = json.loads((workspace / "metrics/eval.json").read_text())
+    # reports/ hold every figure; metrics/ only the headline ones DVC diffs.
+    train = json.loads((workspace / "reports/train.json").read_text())
+    ev = json.loads((workspace / "reports/eval.json").read_text())
     row: dict[str, Any] = {"config": name, "seed": seed}
     for k in ("fid", "fid_floor", "fid_over_floor", "precision", "recall", "class_share_min",
               "class_share_max", "classes_covered", "copy_fraction", "high_quality_fraction",
