@@ -65,7 +65,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "train.maxout_pieces": 5,
         "train.dropout": 0.5,
         "train.input_dropout": 0.2,
-        "train.epochs": 20,
+        "train.epochs": 12,
     },
     # README "The ring/grid configuration"
     **{name: {"prepare.dataset": name, **TOY} for name in ("ring_2d", "grid_2d")},
