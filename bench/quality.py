@@ -85,7 +85,7 @@ COLUMNS = (
     ("FID/floor", "fid_over_floor", "{:.1f}"),
     ("prec", "precision", "{:.2f}"),
     ("rec", "recall", "{:.2f}"),
-    ("classes", "classes_covered", "{}"),
+    ("classes", "classes_covered", "{:.3g}"),
     ("share min", "class_share_min", "{:.2f}"),
     ("share max", "class_share_max", "{:.2f}"),
     ("copies", "copy_fraction", "{:.3f}"),
