@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -26,6 +27,40 @@ def test_overrides_build_params_from_the_committed_ones() -> None:
     }
     with pytest.raises(SystemExit, match="no section 'nope'"):
         quality.build_params(base, {"nope.x": 1})
+
+
+def test_digits_mlp_row_builds_the_papers_nets() -> None:
+    """The digits_mlp overrides give Goodfellow et al.'s MNIST layer sizes on 32x32 digits."""
+    from torch import nn
+
+    from ganforge.config import TrainConfig
+    from ganforge.models import build_discriminator, build_generator
+    from ganforge.models.mlp import Maxout
+    from ganforge.training.trainer import make_spec
+
+    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = quality.build_params(base, quality.CONFIGS["digits_mlp"])
+    spec = make_spec(TrainConfig(**params["train"]), (1, 32, 32))
+    assert spec.arch == "mlp"
+    g, d = build_generator(spec), build_discriminator(spec)
+    g_linear = [(m.in_features, m.out_features) for m in g.modules() if isinstance(m, nn.Linear)]
+    assert g_linear == [(100, 1200), (1200, 1200), (1200, 1024)]
+    maxouts = [m for m in d.modules() if isinstance(m, Maxout)]
+    assert [(m.linear.in_features, m.out_features, m.pieces) for m in maxouts] == [
+        (1024, 240, 5),
+        (240, 240, 5),
+    ]
+    assert [m.p for m in d.modules() if isinstance(m, nn.Dropout)] == [0.2, 0.5, 0.5]
+
+
+def test_table_prints_parzen_classes_and_all_failed_rows(capsys: pytest.CaptureFixture) -> None:
+    """The mlp row's Parzen log-likelihood and class count reach the table; a table whose rows
+    all failed still prints (it raised on the empty column widths)."""
+    quality.print_table([{"config": "c", "seed": 0, "parzen_ll": 123.4, "classes_covered": 10}])
+    out = capsys.readouterr().out
+    assert "Parzen" in out and " 123 " in out and " 10 " in out
+    quality.print_table([{"config": "c", "seed": 0, "error": "train failed"}])
+    assert "FAILED train failed" in capsys.readouterr().out
 
 
 @pytest.mark.slow

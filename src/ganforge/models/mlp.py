@@ -3,11 +3,13 @@
 G: z -> ReLU hidden layers -> Tanh for images in [-1, 1] (the paper used a sigmoid on [0, 1];
 our store is scaled to [-1, 1]) or a linear output for toy points, which live on all of R^D.
 D: maxout hidden layers (Goodfellow et al. 2013) with dropout, then one logit.
-The paper's MNIST net (Section 5 and the released mnist.yaml, as far as we recall them):
-G 100 -> 1200 -> 1200 -> 784, D 784 -> 240x5 -> 240x5 -> 1 with dropout 0.5 on the hidden
-units (0.2 on the input). `hidden=(1200, 1200)` and `hidden=(240, 240), maxout_pieces=5,
-dropout=0.5, input_dropout=0.2` build those layer sizes; whether training them matches the
-paper's numbers is a separate, measured question (see the README).
+The paper's MNIST net (Section 5 describes it in words: ReLU/sigmoid G, maxout D with dropout;
+the layer sizes are those of `mnist.yaml` in the authors' `goodfeli/adversarial` repository):
+G 100 -> 1200 -> 1200 -> 784 (sigmoid), D 784 -> maxout 240x5 -> maxout 240x5 -> 1 (sigmoid),
+dropout 0.5 on D's hidden units and 0.2 on its input, SGD with momentum 0.5 -> 0.7, batch 100.
+`hidden=(1200, 1200)` and `hidden=(240, 240), maxout_pieces=5, dropout=0.5,
+input_dropout=0.2` build those layer sizes (bench/quality.py's `digits_mlp` row); how they train
+on digits is a measured question (README, "Goodfellow et al. 2014 on digits").
 For 2-D toy data the mode-collapse benchmarks need neither maxout nor dropout:
 `maxout_pieces=0, dropout=0` gives LeakyReLU units (the README's ring/grid configuration).
 Conditional variants (Mirza & Osindero 2014): G reads a learned label embedding next to z;
