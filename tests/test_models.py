@@ -212,6 +212,46 @@ def test_pacgan_packs_samples_along_channels() -> None:
         pack_samples(torch.randn(7, 2, 4, 4), 3)
 
 
+def test_pacgan_for_points_joins_consecutive_samples_end_to_end() -> None:
+    from ganforge.models.mlp import pack_flat
+
+    x = torch.arange(8 * 2, dtype=torch.float32).view(8, 2)
+    packed = pack_flat(x, 4)
+    assert packed.shape == (2, 8)
+    for i in range(2):
+        for j in range(4):  # sample i·4 + j sits in columns 2j, 2j+1 of packed row i
+            assert torch.equal(packed[i, 2 * j : 2 * j + 2], x[4 * i + j])
+    d = MLPDiscriminator((2,), hidden=16, maxout_pieces=0, dropout=0.0, pack=4)
+    assert d.features[1].in_features == 8 and d(torch.randn(8, 2)).shape == (2,)
+    # The packed logit depends on every member of its group and on no other sample.
+    points = torch.randn(8, 2, requires_grad=True)
+    (grad,) = torch.autograd.grad(d(points)[0], points)
+    assert grad[:4].abs().sum(dim=1).min() > 0 and torch.equal(grad[4:], torch.zeros(4, 2))
+    with pytest.raises(ValueError, match="multiple of 4"):
+        d(torch.randn(6, 2))
+    with pytest.raises(ValueError, match="unconditional"):
+        MLPDiscriminator((2,), hidden=16, num_classes=3, pack=2)
+
+
+def test_mlp_layers_sets_the_hidden_depth_of_both_nets() -> None:
+    from pydantic import ValidationError
+
+    from ganforge.config import TrainConfig
+    from ganforge.models.builders import build_discriminator, build_generator
+
+    spec = GeneratorSpec(
+        arch="mlp", nz=2, sample_shape=(2,), ngf=8, ndf=6, mlp_layers=3, maxout_pieces=0
+    )
+    g, d = build_generator(spec), build_discriminator(spec)
+    g_linears = [m for m in g.modules() if isinstance(m, torch.nn.Linear)]
+    d_linears = [m for m in d.features.modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in g_linears] == [8, 8, 8, 2]  # 3 hidden layers + output
+    assert [m.out_features for m in d_linears] == [6, 6, 6]  # 3 hidden layers, then the head
+    assert GeneratorSpec(arch="mlp", nz=2, sample_shape=(2,)).mlp_layers == 2  # old specs
+    with pytest.raises(ValidationError, match="mlp_layers"):
+        TrainConfig(mlp_layers=0)
+
+
 def test_pacgan_batch_not_divisible_is_refused_at_config_time() -> None:
     from pydantic import ValidationError
 

@@ -82,9 +82,12 @@ class TrainConfig(Options):
     # (one-hot labels joined to D's input, Mirza & Osindero 2014). Unused when unconditional.
     d_conditioning: Literal["projection", "concat"] = "projection"
     nz: int = Field(100, ge=1)
-    # dcgan: base widths of G / D; mlp: widths of the two hidden layers of G / D.
+    # dcgan: base widths of G / D; mlp: widths of the hidden layers of G / D.
     ngf: int = Field(64, ge=1)
     ndf: int = Field(64, ge=1)
+    # mlp G and D: hidden layers each (2: Goodfellow et al.'s nets; the PacGAN / VEEGAN toy
+    # nets use 3-4). Ignored by dcgan.
+    mlp_layers: int = Field(2, ge=1)
     # mlp D (Goodfellow et al. 2014): maxout pieces per unit (0: LeakyReLU), hidden dropout.
     maxout_pieces: int = Field(5, ge=0)
     dropout: float = Field(0.5, ge=0.0, lt=1.0)
@@ -119,7 +122,8 @@ class TrainConfig(Options):
     # Minibatch standard deviation (Karras et al. 2018): groups of this size give D one extra
     # feature map at its 4x4 stage. 0: off.
     mbstd_group: int = Field(0, ge=0)
-    # PacGAN (Lin et al. 2018): D judges `pack` samples at once, stacked along channels. 1: off.
+    # PacGAN (Lin et al. 2018): D judges `pack` samples at once, stacked along channels (dcgan)
+    # or joined end to end (mlp). 1: off.
     pack: int = Field(1, ge=1)
     # dcgan G: stride-2 transposed convs (transpose, Radford et al.) or bilinear x2 + 3x3 conv
     # (resize, Odena et al. 2016) at each doubling of the image size.
@@ -160,9 +164,10 @@ class TrainConfig(Options):
                 f"batch_size = {self.batch_size} is not a multiple of pack = {self.pack}: "
                 "PacGAN stacks `pack` samples per D input; pick a batch size divisible by it"
             )
-        if self.pack > 1 and (self.conditional or self.model == "mlp"):
+        if self.pack > 1 and self.conditional:
             raise ValueError(
-                f"pack = {self.pack} is implemented for the unconditional dcgan D only: set pack: 1"
+                f"pack = {self.pack} is implemented for unconditional discriminators only: "
+                "set pack: 1 or conditional: false"
             )
         if self.mbstd_group == 1:
             raise ValueError("mbstd_group = 1 has no spread to measure: use 2 or more, or 0")

@@ -18,8 +18,8 @@ def build_generator(spec: GeneratorSpec) -> nn.Module:
         )
     from ganforge.models.mlp import MLPGenerator
 
-    # For mlp, ngf / ndf are the widths of the two hidden layers of G / D.
-    return MLPGenerator(spec.nz, spec.sample_shape, spec.ngf, spec.num_classes)
+    # For mlp, ngf / ndf are the widths of the `mlp_layers` hidden layers of G / D.
+    return MLPGenerator(spec.nz, spec.sample_shape, [spec.ngf] * spec.mlp_layers, spec.num_classes)
 
 
 def build_discriminator(spec: GeneratorSpec) -> nn.Module:
@@ -47,10 +47,11 @@ def build_discriminator(spec: GeneratorSpec) -> nn.Module:
 
     return MLPDiscriminator(
         spec.sample_shape,
-        spec.ndf,
+        [spec.ndf] * spec.mlp_layers,
         spec.num_classes,
         maxout_pieces=spec.maxout_pieces,
         dropout=spec.dropout,
         input_dropout=spec.input_dropout,
         conditioning=spec.d_conditioning,
+        pack=spec.pack,
     )

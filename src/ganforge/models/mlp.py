@@ -12,6 +12,8 @@ input_dropout=0.2` build those layer sizes (bench/quality.py's `digits_mlp` row)
 on digits is a measured question (README, "Goodfellow et al. 2014 on digits").
 For 2-D toy data the mode-collapse benchmarks need neither maxout nor dropout:
 `maxout_pieces=0, dropout=0` gives LeakyReLU units (the README's ring/grid configuration).
+`pack=m` (PacGAN, Lin et al. 2018): D judges m samples at once, their flattened values joined
+into one input of m times the width, so a G that drops modes is easier to tell apart.
 Conditional variants (Mirza & Osindero 2014): G reads a learned label embedding next to z;
 D either adds a projection term <embed(y), h> to its logit (Miyato & Koyama 2018) or reads
 one-hot y joined to its input (the paper's concatenation).
@@ -82,7 +84,7 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """samples [B, *sample_shape] (+ labels [B]) -> logits [B].
+    """samples [B, *sample_shape] (+ labels [B]) -> logits [B] ([B / pack] when packing).
 
     `maxout_pieces` >= 2 gives maxout units as in the paper; 0 gives LeakyReLU(0.2) units
     instead (1 piece would be a linear unit, and is refused). A conditional D reads the label
@@ -99,15 +101,21 @@ class MLPDiscriminator(nn.Module):
         dropout: float = 0.5,
         input_dropout: float = 0.0,
         conditioning: Conditioning = "projection",
+        pack: int = 1,
     ) -> None:
         super().__init__()
+        if pack < 1 or (pack > 1 and num_classes):
+            raise ValueError(
+                f"pack={pack}: PacGAN packing needs pack >= 1 and an unconditional discriminator"
+            )
         if maxout_pieces == 1 or maxout_pieces < 0:
             raise ValueError(
                 f"maxout_pieces={maxout_pieces}: use 2 or more for maxout units, 0 for LeakyReLU"
             )
-        self.num_classes = num_classes
+        self.num_classes, self.pack = num_classes, pack
         self.concat = bool(num_classes) and conditioning == "concat"
         width = math.prod(int(s) for s in sample_shape) + (num_classes if self.concat else 0)
+        width *= pack
         layers: list[nn.Module] = [nn.Flatten()]
         if input_dropout > 0:
             layers.append(nn.Dropout(input_dropout))
@@ -130,8 +138,19 @@ class MLPDiscriminator(nn.Module):
         if self.concat:
             one_hot = F.one_hot(labels, self.num_classes).to(x.dtype)
             x = torch.cat([x.flatten(1), one_hot], dim=1)
+        if self.pack > 1:
+            x = pack_flat(x.flatten(1), self.pack)
         h = self.features(x)
         logits = self.head(h).flatten()
         if self.embed is not None:
             logits = logits + (self.embed(labels) * h).sum(dim=1)
         return logits
+
+
+def pack_flat(x: torch.Tensor, pack: int) -> torch.Tensor:
+    """PacGAN for flat inputs: x [B, D] -> [B/pack, pack·D], row i = samples i·pack … i·pack+pack-1
+    joined end to end (the same grouping as `dcgan.pack_samples` uses for images)."""
+    b, d = x.shape
+    if b % pack:
+        raise ValueError(f"a batch of {b} cannot be packed by {pack}: use a multiple of {pack}")
+    return x.reshape(b // pack, pack * d)

@@ -53,6 +53,8 @@ class GeneratorSpec(BaseModel):
     ngf: int = Field(64, ge=1)
     ndf: int = Field(64, ge=1)
     class_names: tuple[str, ...] = ()
+    # MLP G and D: hidden layers each, of widths ngf / ndf. Ignored by dcgan.
+    mlp_layers: int = Field(2, ge=1)
     # MLP discriminator (Goodfellow et al. 2014): maxout pieces per unit (0: LeakyReLU units)
     # and dropout on its hidden units and on its input. Ignored by dcgan.
     maxout_pieces: int = Field(5, ge=0)

@@ -97,6 +97,7 @@ def _spec(
         ngf=config.ngf,
         ndf=config.ndf,
         class_names=tuple(class_names) if config.conditional else (),
+        mlp_layers=config.mlp_layers,
         maxout_pieces=config.maxout_pieces,
         dropout=config.dropout,
         input_dropout=config.input_dropout,
