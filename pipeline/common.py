@@ -210,6 +210,8 @@ def connect(experiment: str) -> str:
     for key, value in HTTP_DEFAULTS.items():
         os.environ.setdefault(key, value)
     mlflow.set_tracking_uri(uri)
+    # The registry lives in the same store (a registry URI left by other code must not win).
+    mlflow.set_registry_uri(uri)
     db = _sqlite_path(uri)
     lock = FileLock(f"{db}.lock", timeout=120) if db else contextlib.nullcontext()
     try:

@@ -58,9 +58,9 @@ SAMPLES_DIR = PLOTS_DIR / "samples"
 HISTORY_CSV = PLOTS_DIR / "train_history.csv"
 # metrics/train.json: what compares across runs (the step count is the params', losses are
 # noisy): steps, losses, throughput, device are in reports/train.json
-# metrics/train.json: what compares across runs (the kept generator's validation score, the
-# training time); losses, step counts and throughput go to reports/train.json only.
-HEADLINE = ("train_seconds", "best_fid_val", "best_mode_quality_val", "best_jsd_val", "best_step")
+# metrics/train.json: the training time; the validation curve, losses, step counts and
+# throughput go to reports/train.json and MLflow (evaluate's scores are the ones to compare).
+HEADLINE = ("train_seconds",)
 
 
 class ProgressBar(Callback):

@@ -150,7 +150,7 @@ def test_a_removed_train_key_is_defaulted_not_fatal(repo: tuple[Path, dict[str, 
         assert result.returncode == 0, result.stdout + result.stderr
         assert "Running stage 'train'" in result.stdout
         # log_every changes no weight: the finished checkpoint is resumed, nothing retrained.
-        metrics = json.loads((work / "metrics/train.json").read_text())
+        metrics = json.loads((work / "reports/train.json").read_text())
         assert metrics["resumed_from_step"] == metrics["steps"] == TINY["train"]["max_steps"]
         again = torch.load(work / "models/generator.pt", weights_only=True)["generator"]
         assert all(torch.equal(weights[k], again[k]) for k in weights)

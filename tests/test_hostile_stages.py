@@ -17,8 +17,13 @@ import yaml
 
 pytestmark = pytest.mark.slow
 
-EVAL_OUTS = ("metrics/eval.json", "plots/eval_samples.png", "plots/class_histogram.csv")
-EXPORT_OUTS = ("models/generator.onnx", "metrics/export.json")
+EVAL_OUTS = (
+    "metrics/eval.json",
+    "reports/eval.json",
+    "plots/eval_samples.png",
+    "plots/class_histogram.csv",
+)
+EXPORT_OUTS = ("models/generator.onnx", "metrics/export.json", "reports/export.json")
 
 PARAMS = {
     "seed": 0,

@@ -120,7 +120,7 @@ def test_one_mlflow_run_holds_params_and_all_stage_metrics(
     assert runs == [run_id]
     params = dict(db.execute("select key, value from params where run_uuid=?", (run_id,)))
     metrics = {r[0] for r in db.execute("select key from metrics where run_uuid=?", (run_id,))}
-    assert params["train.lr_g"] == "0.0002"
+    assert params["train.lr_g"] == "0.0004"
     assert params["train.max_steps"] == "6"
     assert params["prepare.dataset"] == "digits"
     assert params["classifier.epochs"] == "2"

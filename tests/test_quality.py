@@ -302,7 +302,7 @@ def test_train_stage_keeps_the_best_validation_fid(
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     stage.main()
 
-    metrics = json.loads(Path("metrics/train.json").read_text())
+    metrics = json.loads(Path("reports/train.json").read_text())
     rows = list(csv.DictReader(Path("plots/train_history.csv").open()))
     curve = {int(r["step"]): float(r["fid_val"]) for r in rows if r["fid_val"]}
     assert sorted(curve) == [10, 20, 30]

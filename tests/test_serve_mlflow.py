@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +29,7 @@ def test_mlflow_models_serve_answers_invocations(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("serve-test")  # not an experiment id cached by an earlier test
     # the export stage's own logging call (no registry here: registration is its policy)
     params = types.SimpleNamespace(mlflow=types.SimpleNamespace(registered_model=None))
     with mlflow.start_run() as run:
@@ -37,7 +40,11 @@ def test_mlflow_models_serve_answers_invocations(tmp_path, monkeypatch):
     cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
            "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
     proc, url = start_process(
-        cmd, f"http://127.0.0.1:{port}", "/ping", {"MLFLOW_TRACKING_URI": uri}
+        cmd,
+        f"http://127.0.0.1:{port}",
+        "/ping",
+        # mlflow execs `uvicorn` by name: the venv's bin must be on PATH
+        {"MLFLOW_TRACKING_URI": uri, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
     )
     try:
         z = gen.latents(3, seed=4)

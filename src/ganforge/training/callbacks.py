@@ -66,7 +66,10 @@ class Callback:
 def write_history_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
     """The log rows as CSV with the `HISTORY_COLUMNS` (and the `QUALITY_COLUMNS` that some row
     has: rows without a value leave the cell empty), atomically."""
-    columns = HISTORY_COLUMNS + tuple(c for c in QUALITY_COLUMNS if any(c in r for r in rows))
+    # fid_val always has its column: dvc.yaml's fid_curve plot reads it (empty when unscored).
+    columns = HISTORY_COLUMNS + tuple(
+        c for c in QUALITY_COLUMNS if c == "fid_val" or any(c in r for r in rows)
+    )
     with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
