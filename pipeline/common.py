@@ -310,14 +310,16 @@ def _mlflow_run(stage: str, experiment: str, run_name: str | None) -> Iterator[A
     from mlflow.exceptions import MlflowException
 
     recorded = read_run_file() if stage != "train" else None
-    connect(experiment)
+    # The experiment is named explicitly at start_run, not left to MLflow's process-wide
+    # "active experiment" (two clones creating it at once on a fresh server raced there).
+    experiment_id = connect(experiment)
     run_id: str | None = None
     tags: dict[str, str] = {}
     if stage == "train":
         close_stale_run()
     else:
         try:
-            mlflow.get_run(recorded)
+            experiment_id = mlflow.get_run(recorded).info.experiment_id
             run_id = recorded
         except MlflowException:
             logging.getLogger("ganforge").warning(
@@ -327,7 +329,11 @@ def _mlflow_run(stage: str, experiment: str, run_name: str | None) -> Iterator[A
                 tracking_uri(),
             )
             tags["ganforge.train_run_id"] = str(recorded)
-    run = mlflow.start_run(run_id=run_id, run_name=run_name if run_id is None else None)
+    run = mlflow.start_run(
+        run_id=run_id,
+        experiment_id=experiment_id,
+        run_name=run_name if run_id is None else None,
+    )
     previous = None
     if stage == "train":
         write_json(OPEN_RUN_FILE, {"run_id": run.info.run_id})

@@ -19,12 +19,14 @@ import pytest
 import yaml
 from PIL import Image
 
+from ganforge.training.callbacks import HISTORY_COLUMNS
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("GANFORGE_CHROMIUM", "/usr/bin/chromium"))
 TEMPLATE = ROOT / "plots_page" / "template.html"
 # The columns the stages write (HistoryCSV in training, evaluate's class histogram).
-HISTORY = ["step", "loss_d", "loss_g", "d_real", "d_fake", "grad_norm_g", "grad_norm_d"]
-HISTORY += ["images_per_s"]
+# The columns the train stage writes (fid_val is always there, empty where unscored).
+HISTORY = [*HISTORY_COLUMNS, "fid_val"]
 HISTOGRAM = ["class", "generated", "real"]
 
 
@@ -129,7 +131,10 @@ def test_plots_page_renders_every_chart_offline(tmp_path: Path) -> None:
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     # The charts only: stages are not needed to draw files that are already there.
     (work / "dvc.yaml").write_text(yaml.safe_dump({"plots": spec["plots"]}, sort_keys=False))
-    rows = [[s, 1.3 - s / 100, 0.7 + s / 200, 0.6, 0.4, 1.0, 2.0, 500 + s] for s in range(5, 55, 5)]
+    rows = [
+        [s, 1.3 - s / 100, 0.7 + s / 200, 0.6, 0.4, 1.0, 2.0, 500 + s, 0.9, 9.0 - s / 10]
+        for s in range(5, 55, 5)
+    ]
     _write_csv(work / "plots/train_history.csv", HISTORY, rows)
     _write_csv(
         work / "plots/class_histogram.csv", HISTOGRAM, [[str(k), 10 + k, 36] for k in range(10)]

@@ -67,7 +67,9 @@ def test_train_stage_writes_its_outs(workspace: Path) -> None:
         "grad_norm_d",
         "images_per_s",
         "diversity",
-    }  # no fid_val: without models/classifier.pt there is no validation FID
+        "fid_val",  # dvc.yaml's fid_curve reads it; empty: no classifier, no validation FID
+    }
+    assert all(r["fid_val"] == "" for r in rows)
     metrics = json.loads((workspace / "reports/train.json").read_text())
     assert metrics["steps"] == 20 and metrics["device"] == "cpu" and metrics["images_per_s"] > 0
     assert metrics["kept"] == "last" and metrics["quality_measure"] is None
