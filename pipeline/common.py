@@ -220,7 +220,14 @@ def connect(experiment: str) -> str:
             client.search_registered_models(max_results=1)  # creates the registry tables too
             exp = mlflow.set_experiment(experiment)
             if exp.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
-                client.set_experiment_tag(exp.experiment_id, *EXPERIMENT_KIND)
+                try:
+                    client.set_experiment_tag(exp.experiment_id, *EXPERIMENT_KIND)
+                except MlflowException:  # another process tagged it first (a shared server)
+                    if (
+                        client.get_experiment(exp.experiment_id).tags.get(EXPERIMENT_KIND[0])
+                        is None
+                    ):
+                        raise
     except MlflowException as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise StageError(

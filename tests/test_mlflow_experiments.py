@@ -109,6 +109,7 @@ def test_champion_loads_with_pyfunc(clone) -> None:
 
     work, env = clone
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    mlflow.set_registry_uri(env["MLFLOW_TRACKING_URI"])  # not one an earlier test left
     client = mlflow.MlflowClient()
     champion = client.get_model_version_by_alias("ganforge-generator", "champion")
     versions = client.search_model_versions("name = 'ganforge-generator'")

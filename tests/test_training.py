@@ -176,7 +176,7 @@ def test_callbacks_write_history_and_sample_grids(images, tmp_path: Path) -> Non
     assert result.step == 8 and result.epoch == 2
     lines = (tmp_path / "h.csv").read_text().splitlines()
     assert lines[0] == (
-        "step,loss_d,loss_g,d_real,d_fake,grad_norm_g,grad_norm_d,images_per_s,diversity"
+        "step,loss_d,loss_g,d_real,d_fake,grad_norm_g,grad_norm_d,images_per_s,diversity,fid_val"
     )
     assert len(lines) == 1 + 4
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
