@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +41,28 @@ def prepared_digits_rgb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def prepared_ring(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The 2-D ring of 8 Gaussians, 2000 points (1400 train / 200 val / 400 test)."""
     return _prepare(tmp_path_factory, "ring", dataset="ring_2d", num_points=2000)
+
+
+_MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID",
+               "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _isolated_mlflow_uris() -> Iterator[None]:
+    """Undo the process-wide MLflow URIs a test (or a stage run in-process) set.
+
+    `mlflow.set_tracking_uri` / `set_registry_uri` write module globals *and* environment
+    variables; left behind, a later test's client or subprocess talks to a dead temp store.
+    """
+    saved = {key: os.environ.get(key) for key in _MLFLOW_ENV}
+    yield
+    if "mlflow" in sys.modules:
+        import mlflow
+
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None clears it
+        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

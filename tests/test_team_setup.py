@@ -133,7 +133,7 @@ def test_two_clones_log_to_one_server_and_share_outs_through_a_dvc_remote(
         out, _ = proc.communicate(timeout=1200)
         assert proc.returncode == 0, out
 
-    client = mlflow.MlflowClient(tracking_uri=server)
+    client = mlflow.MlflowClient(tracking_uri=server, registry_uri=server)
     exp = client.get_experiment_by_name("ganforge")
     runs = client.search_runs([exp.experiment_id])
     assert sorted(r.info.run_name for r in runs) == ["digits-dcgan-ns-s0", "digits-dcgan-ns-s1"]

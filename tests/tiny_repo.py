@@ -58,6 +58,7 @@ def env_for(tracking_uri: str) -> dict[str, str]:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["MLFLOW_TRACKING_URI"] = tracking_uri
     env.pop("DVC_EXP_NAME", None)
+    env.pop("MLFLOW_REGISTRY_URI", None)  # the pipeline keeps its registry in the tracking store
     return env
 
 
