@@ -178,7 +178,11 @@ def main() -> None:
         train = load_split(PREPARED_DIR, "train")
         labels = train.labels if len(train) and int(train.labels.min()) >= 0 else None
         spec = make_spec(
-            config, train.data.shape[1:], meta.get("num_classes") or 0, meta.get("classes") or ()
+            config,
+            train.data.shape[1:],
+            meta.get("num_classes") or 0,
+            meta.get("classes") or (),
+            labels,
         )
     except (DataError, ValueError) as err:
         raise StageError(f"train: {err}") from None

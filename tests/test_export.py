@@ -21,6 +21,8 @@ COND = GeneratorSpec(
 )  # fmt: skip
 # Resize-convolution G (Odena et al. 2016): bilinear Resize ops in the graph.
 RESIZE = UNCOND.model_copy(update={"g_upsample": "resize"})
+# Latent class: the conditional net fed the class z[:, 0] draws (Erf, Greater, ReduceSum).
+LATENT = COND.model_copy(update={"class_prior": (0.1, 0.2, 0.3, 0.4)})
 
 
 def trained_looking(spec: GeneratorSpec, seed: int = 0) -> torch.nn.Module:
@@ -47,7 +49,7 @@ def trained_looking(spec: GeneratorSpec, seed: int = 0) -> torch.nn.Module:
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
     out = tmp_path_factory.mktemp("onnx")
     files = {}
-    for name, spec in (("uncond", UNCOND), ("cond", COND), ("resize", RESIZE)):
+    for name, spec in (("uncond", UNCOND), ("cond", COND), ("resize", RESIZE), ("latent", LATENT)):
         G = trained_looking(spec)
         meta = build_metadata(spec, {"weights": "ema", "run_id": "abc123", "dataset_hash": "h1"})
         path = export_generator(G, spec, out / f"{name}.onnx", opset=18, metadata=meta)
@@ -55,7 +57,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
     return files
 
 
-@pytest.mark.parametrize("name", ["uncond", "cond"])
+@pytest.mark.parametrize("name", ["uncond", "cond", "latent"])
 def test_file_is_self_contained_checked_and_pinned(exported, name: str) -> None:
     _, spec, path = exported[name]
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(path.name)] == [path.name]
@@ -92,7 +94,7 @@ def test_metadata_props_describe_the_model(exported) -> None:
     assert props["dataset_hash"] == "h1"
 
 
-@pytest.mark.parametrize("name", ["uncond", "cond", "resize"])
+@pytest.mark.parametrize("name", ["uncond", "cond", "resize", "latent"])
 def test_parity_with_pytorch_at_several_batch_sizes(exported, name: str) -> None:
     G, spec, path = exported[name]
     report = check_parity(G, spec, path, batches=[1, 3, 64], atol=1e-4)
@@ -103,6 +105,22 @@ def test_parity_with_pytorch_at_several_batch_sizes(exported, name: str) -> None
     y = torch.arange(8) % spec.num_classes if spec.conditional else None
     with torch.no_grad():
         assert G(z, y).abs().max() > 0.5
+
+
+def test_a_latent_class_generator_exports_as_z_only_and_draws_every_class(exported) -> None:
+    from ganforge.inference import Generator
+
+    G, spec, path = exported["latent"]
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert props["num_classes"] == "0"  # no label input for its users
+    z = torch.randn(2000, spec.nz, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        expected = G(z).numpy()
+    onnx_g = Generator.load(path, provider="cpu")
+    assert not onnx_g.metadata.conditional
+    assert np.abs(onnx_g.run(z.numpy()) - expected).max() < 1e-4
+    shares = np.bincount(G.classes(z).numpy(), minlength=4) / 2000
+    np.testing.assert_allclose(shares, spec.class_prior, atol=0.04)
 
 
 def test_parity_report_fails_beyond_atol(exported) -> None:

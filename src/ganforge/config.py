@@ -78,6 +78,12 @@ class TrainConfig(Options):
     # saved resolved with the generator; dcgan / mlp force one.
     model: Literal["auto", "dcgan", "mlp"] = "auto"
     conditional: bool = False
+    # Latent class: train with the data's labels (a conditional D, and G told the label), but G
+    # draws its class from z at the data's class shares, so it stays z-in / image-out like an
+    # unconditional G. auto: on for labelled images when `conditional` is false, off otherwise
+    # (label-free data, toy points); false (the library's default): a label-free GAN, as
+    # Radford et al.'s DCGAN.
+    latent_class: Literal["auto"] | bool = False
     # How a conditional D reads the label: "projection" (Miyato & Koyama 2018) or "concat"
     # (one-hot labels joined to D's input, Mirza & Osindero 2014). Unused when unconditional.
     d_conditioning: Literal["projection", "concat"] = "projection"
@@ -144,7 +150,7 @@ class TrainConfig(Options):
     fid_samples: int = Field(500, ge=2)
     keep: Literal["best", "last"] = "best"
 
-    @field_validator("channels_last", mode="before")
+    @field_validator("channels_last", "latent_class", mode="before")
     @classmethod
     def _auto_or_bool(cls, value: object) -> object:
         # Strict: "on", 1 or "yes" would pass as booleans in pydantic's lax mode.
@@ -168,6 +174,16 @@ class TrainConfig(Options):
             raise ValueError(
                 f"pack = {self.pack} is implemented for unconditional discriminators only: "
                 "set pack: 1 or conditional: false"
+            )
+        if self.latent_class is True and self.conditional:
+            raise ValueError(
+                "latent_class: true draws the class from z, conditional: true asks the caller "
+                "for it: set one of them to false"
+            )
+        if self.latent_class is True and self.pack > 1:
+            raise ValueError(
+                f"latent_class trains a conditional D, which pack = {self.pack} does not "
+                "support: set pack: 1 or latent_class: false"
             )
         if self.mbstd_group == 1:
             raise ValueError("mbstd_group = 1 has no spread to measure: use 2 or more, or 0")

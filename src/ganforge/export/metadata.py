@@ -19,10 +19,12 @@ def build_metadata(spec: GeneratorSpec, extra: dict[str, Any] | None = None) -> 
     names = tuple(spec.class_names) or tuple(str(n) for n in extra.get("class_names") or ())
     if spec.conditional and len(names) != spec.num_classes:
         names = tuple(str(i) for i in range(spec.num_classes))
+    # A latent-class G takes z alone: to its users it has no label input.
+    num_classes = spec.num_classes if spec.conditional else 0
     return ModelMetadata(
         nz=spec.nz,
         sample_shape=tuple(spec.sample_shape),
-        num_classes=spec.num_classes,
+        num_classes=num_classes,
         class_names=names,
         value_range=(-1.0, 1.0) if spec.is_image else None,
         arch=spec.arch,

@@ -8,18 +8,31 @@ from ganforge.models.spec import GeneratorSpec
 
 
 def build_generator(spec: GeneratorSpec) -> nn.Module:
-    """The generator described by `spec`: forward(z [B, nz], labels [B] | None) -> [B, *shape]."""
+    """The generator described by `spec`: forward(z [B, nz], labels [B] | None) -> [B, *shape].
+
+    A latent-class spec gives the conditional network wrapped so that it draws its label
+    from z (`LatentClassGenerator`): forward(z) only.
+    """
+    generator: nn.Module
     if spec.arch == "dcgan":
         from ganforge.models.dcgan import DCGANGenerator
 
         channels, size, _ = spec.sample_shape
-        return DCGANGenerator(
+        generator = DCGANGenerator(
             spec.nz, channels, size, spec.ngf, spec.num_classes, upsample=spec.g_upsample
         )
-    from ganforge.models.mlp import MLPGenerator
+    else:
+        from ganforge.models.mlp import MLPGenerator
 
-    # For mlp, ngf / ndf are the widths of the `mlp_layers` hidden layers of G / D.
-    return MLPGenerator(spec.nz, spec.sample_shape, [spec.ngf] * spec.mlp_layers, spec.num_classes)
+        # For mlp, ngf / ndf are the widths of the `mlp_layers` hidden layers of G / D.
+        generator = MLPGenerator(
+            spec.nz, spec.sample_shape, [spec.ngf] * spec.mlp_layers, spec.num_classes
+        )
+    if spec.latent_class:
+        from ganforge.models.latent_class import LatentClassGenerator
+
+        return LatentClassGenerator(generator, spec.class_prior)
+    return generator
 
 
 def build_discriminator(spec: GeneratorSpec) -> nn.Module:

@@ -69,6 +69,10 @@ class GeneratorSpec(BaseModel):
     pack: int = Field(1, ge=1)
     # dcgan G only: how each stage doubles the size (see GUpsample).
     g_upsample: GUpsample = "transpose"
+    # Latent class (train.latent_class): G and D are built conditional on `num_classes`, but G
+    # draws its class from z with these probabilities (the data's class shares), so it takes
+    # z alone. Empty: the class, if any, is the caller's (a cGAN).
+    class_prior: tuple[float, ...] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -90,10 +94,29 @@ class GeneratorSpec(BaseModel):
             if height != width:
                 raise ValueError(f"DCGAN needs square images, got {height}×{width}")
             dcgan_levels(height)
+        if self.class_prior:
+            if len(self.class_prior) != self.num_classes or self.num_classes < 2:
+                raise ValueError(
+                    f"class_prior has {len(self.class_prior)} entries for "
+                    f"{self.num_classes} classes: it needs one share per class (2 or more)"
+                )
+            if min(self.class_prior) <= 0 or abs(sum(self.class_prior) - 1.0) > 1e-6:
+                raise ValueError("class_prior must be positive shares that sum to 1")
         return self
 
     @property
     def conditional(self) -> bool:
+        """Whether G asks its caller for a label (a cGAN); a latent-class G does not."""
+        return self.num_classes > 0 and not self.class_prior
+
+    @property
+    def latent_class(self) -> bool:
+        """Whether G draws its class from z (and D still reads labels)."""
+        return bool(self.class_prior)
+
+    @property
+    def labelled(self) -> bool:
+        """Whether training needs the data's labels: D is conditional."""
         return self.num_classes > 0
 
     @property

@@ -30,6 +30,7 @@ from ganforge.config import TrainConfig
 from ganforge.device import resolve_device
 from ganforge.losses import discriminator_loss, generator_loss
 from ganforge.models import GeneratorSpec, build_discriminator, build_generator
+from ganforge.models.latent_class import class_prior, z_for_classes
 from ganforge.training.augment import diff_augment
 from ganforge.training.callbacks import Callback
 from ganforge.training.data import TensorSampler
@@ -72,31 +73,68 @@ def make_spec(
     sample_shape: Sequence[int],
     num_classes: int = 0,
     class_names: Sequence[str] = (),
+    labels: torch.Tensor | None = None,
 ) -> GeneratorSpec:
-    """The architecture `config` asks for, on data of `sample_shape` with `num_classes`."""
+    """The architecture `config` asks for, on data of `sample_shape` with `num_classes`.
+
+    `labels` (the training labels) give a latent-class generator its class prior; without
+    them `latent_class: auto` stays off.
+    """
     if config.conditional and num_classes < 2:
         raise ValueError(
             "train.conditional is true but the data have no class labels: "
             "set train.conditional: false"
         )
+    prior = _latent_class_prior(config, sample_shape, num_classes, labels)
     try:
-        return _spec(config, sample_shape, num_classes, class_names)
+        return _spec(config, sample_shape, num_classes, class_names, prior)
     except ValidationError as err:  # one plain sentence per problem, not pydantic's layout
         problems = (e["msg"].removeprefix("Value error, ") for e in err.errors())
         raise ValueError("; ".join(problems)) from None
 
 
+def _latent_class_prior(
+    config: TrainConfig,
+    sample_shape: Sequence[int],
+    num_classes: int,
+    labels: torch.Tensor | None,
+) -> tuple[float, ...]:
+    """The class shares a latent-class G draws from, or () when it is off."""
+    has_labels = (
+        num_classes >= 2 and labels is not None and labels.numel() > 0 and bool((labels >= 0).all())
+    )
+    if config.latent_class is True and not has_labels:
+        raise ValueError(
+            "train.latent_class is true but the data have no class labels: "
+            "set train.latent_class: auto or false"
+        )
+    wanted = config.latent_class is True or (
+        config.latent_class == "auto"
+        and not config.conditional
+        and config.pack == 1
+        and len(tuple(sample_shape)) == 3
+    )
+    if not wanted or not has_labels:
+        return ()
+    return class_prior(labels, num_classes)
+
+
 def _spec(
-    config: TrainConfig, sample_shape: Sequence[int], num_classes: int, class_names: Sequence[str]
+    config: TrainConfig,
+    sample_shape: Sequence[int],
+    num_classes: int,
+    class_names: Sequence[str],
+    prior: tuple[float, ...] = (),
 ) -> GeneratorSpec:
+    labelled = config.conditional or bool(prior)
     return GeneratorSpec(
         arch=config.model,
         nz=config.nz,
         sample_shape=tuple(int(s) for s in sample_shape),
-        num_classes=num_classes if config.conditional else 0,
+        num_classes=num_classes if labelled else 0,
         ngf=config.ngf,
         ndf=config.ndf,
-        class_names=tuple(class_names) if config.conditional else (),
+        class_names=tuple(class_names) if labelled else (),
         mlp_layers=config.mlp_layers,
         maxout_pieces=config.maxout_pieces,
         dropout=config.dropout,
@@ -106,6 +144,7 @@ def _spec(
         mbstd_group=config.mbstd_group,
         pack=config.pack,
         g_upsample=config.g_upsample,
+        class_prior=prior,
     )
 
 
@@ -216,7 +255,7 @@ class GANTrainer:
 
         self.sampler = TensorSampler(
             data,
-            labels if spec.conditional else None,
+            labels if spec.labelled else None,
             config.batch_size,
             seed,
             device,
@@ -270,7 +309,7 @@ class GANTrainer:
         self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor
     ) -> None:
         """Ascend log D(x) + log(1 - D(G(z))) (descend `discriminator_loss`)."""
-        labels = labels if self.spec.conditional else None
+        labels = labels if self.spec.labelled else None
         # Real and fake go through D separately (as in Radford et al.'s code): a BatchNorm D
         # then normalises fakes with fake-batch statistics here and in G's step alike, so both
         # steps judge with the same function. Under DDP, D is wrapped with
@@ -300,7 +339,7 @@ class GANTrainer:
 
     def generator_step(self, fake: torch.Tensor, labels: torch.Tensor) -> None:
         """Descend G's loss on D's verdict about its samples; D is held fixed."""
-        labels = labels if self.spec.conditional else None
+        labels = labels if self.spec.labelled else None
         self.d_core.requires_grad_(False)
         with self.precision.autocast():
             logits = self.d_on_fakes(self.d_input(fake, noise=False), labels).float()
@@ -313,9 +352,16 @@ class GANTrainer:
     def generate(
         self, n: int, labels: torch.Tensor, for_generator_step: bool = False
     ) -> torch.Tensor:
-        """n samples of G for fresh z; with the autograd graph when G's step will use them."""
-        labels = labels[:n] if self.spec.conditional else None
+        """n samples of G for fresh z; with the autograd graph when G's step will use them.
+
+        A latent-class G reads its class from z[:, 0]: that coordinate is drawn inside the
+        interval of the batch's labels, so D judges each fake with the label G was given.
+        """
         z = self.noise(n)
+        if self.spec.latent_class:
+            u = torch.rand(n, device=self.device)
+            z[:, 0] = z_for_classes(labels[:n], self.spec.class_prior, u)
+        labels = labels[:n] if self.spec.conditional else None
         with torch.set_grad_enabled(for_generator_step), self.precision.autocast():
             return (self.G if for_generator_step else self.g_sample)(z, labels)
 
@@ -620,7 +666,7 @@ def fit(
     """
     if spec is None:
         num_classes = int(labels.max()) + 1 if labels is not None and labels.numel() else 0
-        spec = make_spec(config, data.shape[1:], num_classes, class_names)
+        spec = make_spec(config, data.shape[1:], num_classes, class_names, labels)
     trainer = GANTrainer(
         config, spec, data, labels, seed=seed, dataset_hash=dataset_hash, dist=dist
     )
