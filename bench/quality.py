@@ -171,6 +171,8 @@ def run_one(
     """Run the four stages for one configuration and seed; the table row."""
     seed = params.get("seed")
     workspace = work / f"{name}-seed{seed}"
+    # A kept folder from an earlier invocation: start this row afresh (the cache stays).
+    shutil.rmtree(workspace, ignore_errors=True)
     for item in COPIED:
         src = ROOT / item
         if src.is_dir():

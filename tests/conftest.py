@@ -43,6 +43,17 @@ def prepared_ring(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _prepare(tmp_path_factory, "ring", dataset="ring_2d", num_points=2000)
 
 
+@pytest.fixture()
+def one_thread() -> Iterator[None]:
+    """Tiny models: one thread is faster on a shared 2-core box, and results are the same."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 _MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID",
                "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")  # fmt: skip
 

@@ -7,32 +7,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_training import tiny_config as tiny
+from tiny_training import tiny_images
 
-from ganforge.config import TrainConfig
 from ganforge.training import LAST_CHECKPOINT, fit
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def images() -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (160, 1, 16, 16), dtype=torch.uint8, generator=gen)
-    return x, torch.arange(160) % 4
-
-
-def tiny(**overrides) -> TrainConfig:
-    options = dict(
-        nz=8, ngf=4, ndf=4, batch_size=16, max_steps=6, device="cpu", log_every=2,
-        checkpoint_every=2, num_sample_images=8,
-    )  # fmt: skip
-    return TrainConfig(**(options | overrides))
+    return tiny_images()
 
 
 def _leave_temp_file(folder: Path) -> Path:

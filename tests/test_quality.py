@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
+from tiny_training import tiny_config
 from torch import nn
 
 from ganforge.classifier import save_classifier, train_classifier
@@ -35,21 +36,11 @@ from ganforge.training import (
 CURVE = {2: 5.0, 4: 3.0, 6: 1.0, 8: 2.0, 10: 4.0}  # the best score (lowest) at step 6
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(**overrides) -> TrainConfig:
-    options = dict(
-        nz=8, ngf=4, ndf=4, batch_size=16, max_steps=10, device="cpu", log_every=2,
-        checkpoint_every=2, num_sample_images=8, ema_decay=0.9,
-    )  # fmt: skip
-    options.update(overrides)
-    return TrainConfig(**options)
+    return tiny_config(**({"max_steps": 10} | overrides))
 
 
 @pytest.fixture(scope="module")

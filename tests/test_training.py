@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_training import tiny_config as tiny
+from tiny_training import tiny_images
 
-from ganforge.config import TrainConfig
 from ganforge.training import (
     LAST_CHECKPOINT,
     Callback,
@@ -20,39 +21,13 @@ from ganforge.training import (
     fit,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster on a shared 2-core box, and results are the same."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def images() -> tuple[torch.Tensor, torch.Tensor]:
     """160 uint8 16x16 'images' with 4 classes: enough for a few batches."""
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (160, 1, 16, 16), dtype=torch.uint8, generator=gen)
-    return x, torch.arange(160) % 4
-
-
-def tiny(**overrides) -> TrainConfig:
-    options = dict(
-        nz=8,
-        ngf=4,
-        ndf=4,
-        batch_size=16,
-        max_steps=6,
-        device="cpu",
-        log_every=2,
-        checkpoint_every=2,
-        num_sample_images=8,
-        ema_decay=0.9,
-    )
-    options.update(overrides)
-    return TrainConfig(**options)
+    return tiny_images()
 
 
 def assert_same_state(a: dict, b: dict) -> None:
