@@ -156,3 +156,29 @@ def test_augment_is_skipped_for_toy_points() -> None:
         augment=["translation", "cutout"], maxout_pieces=0,
     )  # fmt: skip
     assert fit(config, points, seed=0).step == 2
+
+
+def test_mode_seeking_loss_is_the_inverse_distance_ratio() -> None:
+    from ganforge.losses import mode_seeking_loss
+
+    a, b = torch.zeros(2, 1, 2, 2), torch.full((2, 1, 2, 2), 0.5)
+    za, zb = torch.zeros(2, 3), torch.full((2, 3), 2.0)
+    # mean |a - b| = 0.5, mean |za - zb| = 2: ratio 0.25 -> 1 / (0.25 + 1e-5)
+    assert mode_seeking_loss(a, b, za, zb).item() == pytest.approx(1 / (0.25 + 1e-5))
+    # more distinct images for the same latent distance lower it
+    assert mode_seeking_loss(a, 2 * b, za, zb) < mode_seeking_loss(a, b, za, zb)
+
+
+def test_mode_seeking_pairs_fakes_of_one_class_and_trains() -> None:
+    from ganforge.training import GANTrainer, make_spec
+
+    x = torch.randint(0, 256, (64, 1, 16, 16), dtype=torch.uint8)
+    y = torch.arange(64) % 4
+    cfg = TrainConfig(nz=8, ngf=4, ndf=4, batch_size=16, max_steps=2, device="cpu",
+                      latent_class=True, mode_seeking=1.0)  # fmt: skip
+    trainer = GANTrainer(cfg, make_spec(cfg, (1, 16, 16), 4, (), y), x, y, seed=0)
+    z, labels = trainer.latents(16, y[:16])
+    assert torch.equal(labels[:8], labels[8:]) and torch.equal(labels[:8], y[:8])
+    assert not torch.equal(z[:8], z[8:])
+    trainer.train_step()
+    assert trainer._sums["mode_seeking"] > 0

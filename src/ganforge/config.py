@@ -123,6 +123,9 @@ class TrainConfig(Options):
     # every `r1_every` steps and scaled by it (lazy regularisation, Karras et al. 2020). 0: off.
     r1_gamma: float = Field(0.1, ge=0.0)
     r1_every: int = Field(8, ge=1)
+    # Mode seeking (MSGAN, Mao et al. 2019): weight of 1/(image distance / latent distance) over
+    # pairs of G's samples that share a label, added to G's loss. 0: off.
+    mode_seeking: float = Field(0.0, ge=0.0)
     # dcgan D's normalisation: batch (Radford et al.), spectral (Miyato et al. 2018) or none.
     d_norm: Literal["batch", "spectral", "none"] = "batch"
     # Minibatch standard deviation (Karras et al. 2018): groups of this size give D one extra

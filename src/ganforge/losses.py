@@ -69,3 +69,15 @@ def generator_loss(fake_logits: torch.Tensor, kind: Objective = "non_saturating"
 def value_function(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """V(D, G) of Goodfellow et al. estimated on a batch; -log 4 at the global optimum."""
     return -F.softplus(-real_logits.float()).mean() - F.softplus(fake_logits.float()).mean()
+
+
+def mode_seeking_loss(
+    fake_a: torch.Tensor, fake_b: torch.Tensor, z_a: torch.Tensor, z_b: torch.Tensor
+) -> torch.Tensor:
+    """MSGAN's term (Mao et al. 2019): 1 / (mean|G(z_a) - G(z_b)| / mean|z_a - z_b| + 1e-5).
+
+    Small when two latents of the same class give images far apart: added to G's loss, it
+    pushes G to spend its latent on variety within a class (a cGAN's usual partial collapse).
+    """
+    ratio = (fake_a.float() - fake_b.float()).abs().mean() / (z_a - z_b).abs().mean()
+    return 1.0 / (ratio + 1e-5)

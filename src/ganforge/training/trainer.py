@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ganforge.config import TrainConfig
 from ganforge.device import resolve_device
-from ganforge.losses import discriminator_loss, generator_loss
+from ganforge.losses import discriminator_loss, generator_loss, mode_seeking_loss
 from ganforge.models import GeneratorSpec, build_discriminator, build_generator
 from ganforge.models.latent_class import class_prior, z_for_classes
 from ganforge.training.augment import diff_augment
@@ -297,19 +297,29 @@ class GANTrainer:
         k = self.config.d_steps
         for i in range(k):
             real, labels = self.sampler.next_batch()
-            fake = self.generate(real.shape[0], labels, for_generator_step=i == k - 1)
-            self.discriminator_step(real, fake, labels)
+            z, fake_labels = self.latents(real.shape[0], labels)
+            fake = self.generate(z, fake_labels, for_generator_step=i == k - 1)
+            self.discriminator_step(real, fake, labels, fake_labels)
         # G has not changed since it drew `fake`: they are samples of the current G, so G's
         # step reuses them (as the PyTorch example does) rather than paying another forward.
-        self.generator_step(fake, labels)
+        self.generator_step(fake, fake_labels, z)
         if self.ema is not None:
             self.ema.update(self.g_core, self.step)
 
     def discriminator_step(
-        self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor
+        self,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        labels: torch.Tensor | None,
+        fake_labels: torch.Tensor | None = None,
     ) -> None:
-        """Ascend log D(x) + log(1 - D(G(z))) (descend `discriminator_loss`)."""
-        labels = labels if self.spec.labelled else None
+        """Ascend log D(x) + log(1 - D(G(z))) (descend `discriminator_loss`).
+
+        `labels` go with `real`, `fake_labels` (by default the same) with `fake`.
+        """
+        fake_labels = labels if fake_labels is None else fake_labels
+        if not self.spec.labelled:
+            labels = fake_labels = None
         # Real and fake go through D separately (as in Radford et al.'s code): a BatchNorm D
         # then normalises fakes with fake-batch statistics here and in G's step alike, so both
         # steps judge with the same function. Under DDP, D is wrapped with
@@ -322,7 +332,7 @@ class GANTrainer:
             real = real.detach().requires_grad_(True)
         with self.precision.autocast():
             real_logits = self.D(self.d_input(real), labels).float()
-            fake_logits = self.D(self.d_input(fake.detach().to(real.dtype)), labels).float()
+            fake_logits = self.D(self.d_input(fake.detach().to(real.dtype)), fake_labels).float()
             loss = discriminator_loss(real_logits, fake_logits, c.loss, c.label_smoothing)
         total = loss
         if with_r1:
@@ -337,31 +347,52 @@ class GANTrainer:
             self._stats["spread_real"] = _spread(real)
             self._stats["spread_fake"] = _spread(fake)
 
-    def generator_step(self, fake: torch.Tensor, labels: torch.Tensor) -> None:
-        """Descend G's loss on D's verdict about its samples; D is held fixed."""
+    def generator_step(
+        self, fake: torch.Tensor, labels: torch.Tensor | None, z: torch.Tensor | None = None
+    ) -> None:
+        """Descend G's loss on D's verdict about its samples (drawn from `z`); D is held fixed."""
         labels = labels if self.spec.labelled else None
         self.d_core.requires_grad_(False)
         with self.precision.autocast():
             logits = self.d_on_fakes(self.d_input(fake, noise=False), labels).float()
             loss = generator_loss(logits, self.config.loss)
+        if self.config.mode_seeking > 0 and z is not None:
+            half = fake.shape[0] // 2
+            ms = mode_seeking_loss(fake[:half], fake[half : 2 * half], z[:half], z[half : 2 * half])
+            self._accumulate(mode_seeking=ms.detach())
+            loss = loss + self.config.mode_seeking * ms
         self._stats["grad_norm_g"] = self._update(loss, self.G, self.opt_g, self.scaler_g)
         self.d_core.requires_grad_(True)
         self._accumulate(loss_g=loss.detach())
 
     # ----------------------------------------------------------------- step helpers
-    def generate(
-        self, n: int, labels: torch.Tensor, for_generator_step: bool = False
-    ) -> torch.Tensor:
-        """n samples of G for fresh z; with the autograd graph when G's step will use them.
+    def latents(
+        self, n: int, labels: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Fresh z [n, nz] for G and the labels its samples carry (for D, and a cGAN's G).
 
-        A latent-class G reads its class from z[:, 0]: that coordinate is drawn inside the
-        interval of the batch's labels, so D judges each fake with the label G was given.
+        The labels are the real batch's. With mode seeking the second half repeats the first
+        half's, so that samples i and i + n/2 form a same-class pair. A latent-class G reads
+        its class from z[:, 0]: that coordinate is drawn inside the interval of each label, so
+        D judges every fake with the class G drew.
         """
         z = self.noise(n)
+        if labels is None or not self.spec.labelled:
+            return z, None
+        labels = labels[:n]
+        if self.config.mode_seeking > 0:
+            half = n // 2
+            labels = torch.cat([labels[:half], labels[:half], labels[2 * half :]])
         if self.spec.latent_class:
             u = torch.rand(n, device=self.device)
-            z[:, 0] = z_for_classes(labels[:n], self.spec.class_prior, u)
-        labels = labels[:n] if self.spec.conditional else None
+            z[:, 0] = z_for_classes(labels, self.spec.class_prior, u)
+        return z, labels
+
+    def generate(
+        self, z: torch.Tensor, labels: torch.Tensor | None, for_generator_step: bool = False
+    ) -> torch.Tensor:
+        """G's samples for `z` (and a cGAN's labels); with the autograd graph for G's step."""
+        labels = labels if self.spec.conditional else None
         with torch.set_grad_enabled(for_generator_step), self.precision.autocast():
             return (self.G if for_generator_step else self.g_sample)(z, labels)
 
