@@ -53,6 +53,35 @@ def test_digits_mlp_row_builds_the_papers_nets() -> None:
     assert [m.p for m in d.modules() if isinstance(m, nn.Dropout)] == [0.2, 0.5, 0.5]
 
 
+def test_toy_rows_are_the_readme_configuration() -> None:
+    """ring_2d and grid_2d share one configuration: the README's yaml block, valid params that
+    build 3-hidden-layer nets of 128 units with LeakyReLU D units and R1 on."""
+    from torch import nn
+
+    from ganforge.config import TrainConfig
+    from ganforge.models import build_discriminator, build_generator
+    from ganforge.training.trainer import make_spec
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### The ring/grid configuration") :]
+    block = section[section.index("```yaml") + len("```yaml") : section.index("```\n", 10)]
+    documented = {f"train.{k}": v for k, v in yaml.safe_load(block)["train"].items()}
+    assert documented == quality.TOY
+    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for name, dataset in (("ring_2d", "ring_2d"), ("grid_2d", "grid_2d")):
+        params = quality.build_params(base, quality.CONFIGS[name])
+        assert params["prepare"]["dataset"] == dataset
+        config = TrainConfig(**params["train"])
+        assert config.r1_gamma > 0 and config.instance_noise == 0
+        spec = make_spec(config, (2,))
+        g, d = build_generator(spec), build_discriminator(spec)
+        g_linear = [
+            (m.in_features, m.out_features) for m in g.modules() if isinstance(m, nn.Linear)
+        ]
+        assert g_linear == [(2, 128), (128, 128), (128, 128), (128, 2)]
+        assert sum(isinstance(m, nn.LeakyReLU) for m in d.modules()) == 3
+
+
 def test_table_prints_parzen_classes_and_all_failed_rows(capsys: pytest.CaptureFixture) -> None:
     """The mlp row's Parzen log-likelihood and class count reach the table; a table whose rows
     all failed still prints (it raised on the empty column widths)."""
