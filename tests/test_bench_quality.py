@@ -30,7 +30,9 @@ def test_overrides_build_params_from_the_committed_ones() -> None:
 
 
 def test_digits_mlp_row_builds_the_papers_nets() -> None:
-    """The digits_mlp overrides give Goodfellow et al.'s MNIST layer sizes on 32x32 digits."""
+    """The digits_mlp overrides give Goodfellow et al.'s MNIST layer sizes on 32x32 digits, and
+    no labels: it is the paper's unconditional GAN."""
+    import torch
     from torch import nn
 
     from ganforge.config import TrainConfig
@@ -39,9 +41,15 @@ def test_digits_mlp_row_builds_the_papers_nets() -> None:
     from ganforge.training.trainer import make_spec
 
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    # Labelled data as the pipeline passes them, and a params.yaml whose default would train
+    # on them (latent_class: auto): the row must stay the paper's label-free GAN regardless.
+    labels = torch.arange(100) % 10
+    base["train"]["latent_class"] = "auto"
+    assert make_spec(TrainConfig(**base["train"]), (1, 32, 32), 10, (), labels).labelled
     params = quality.build_params(base, quality.CONFIGS["digits_mlp"])
-    spec = make_spec(TrainConfig(**params["train"]), (1, 32, 32))
+    spec = make_spec(TrainConfig(**params["train"]), (1, 32, 32), 10, (), labels)
     assert spec.arch == "mlp"
+    assert spec.num_classes == 0 and not spec.class_prior and not spec.labelled
     g, d = build_generator(spec), build_discriminator(spec)
     g_linear = [(m.in_features, m.out_features) for m in g.modules() if isinstance(m, nn.Linear)]
     assert g_linear == [(100, 1200), (1200, 1200), (1200, 1024)]
