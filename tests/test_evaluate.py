@@ -22,7 +22,7 @@ SMALL = {"num_samples": 300, "batch_size": 128, "kid_subset_size": 100, "kid_sub
 IMAGE_KEYS = {
     "fid", "fid_floor", "fid_over_floor", "kid_mean", "kid_std", "kid_subset_size", "is_mean",
     "is_std", "num_samples", "real_samples", "precision", "recall", "pr_samples",
-    "classes_covered", "class_kl", "eval_seconds",
+    "precision_real", "recall_real", "classes_covered", "class_kl", "eval_seconds",
 }  # fmt: skip
 
 
@@ -80,6 +80,9 @@ def test_evaluate_stage_writes_metrics_plots_and_logs_to_the_generator_run(
     assert IMAGE_KEYS <= set(metrics)
     assert metrics["num_samples"] == 300 and metrics["real_samples"] == 360
     assert metrics["fid"] > metrics["fid_floor"] > 0  # an untrained G is far from the data
+    # real training images on the same precision/recall protocol: inside the test manifold,
+    # unlike an untrained G's blobs
+    assert metrics["precision_real"] > 0.5 > metrics["precision"]
     assert 0 <= metrics["classes_covered"] <= 10 and metrics["weights"] == "raw"
     with open("plots/class_histogram.csv") as f:
         rows = list(csv.DictReader(f))

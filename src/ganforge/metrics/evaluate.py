@@ -175,6 +175,14 @@ def evaluate_images(
         real.features[_subset(len(real), pr_n, seed + 3)], fake.features[pr_idx], config.pr_k
     )
     m["pr_samples"], m["pr_k"] = pr_n, config.pr_k
+    # The same protocol with training images in the generator's place: what real data score
+    # (with a few hundred samples per side, recall of real data itself is well below 1).
+    real_pr_n = min(pr_n, len(floor_ref))
+    m["precision_real"], m["recall_real"] = precision_recall(
+        real.features[_subset(len(real), real_pr_n, seed + 3)],
+        floor_ref.features[_subset(len(floor_ref), real_pr_n, seed + 5)],
+        config.pr_k,
+    )
 
     rows: list[dict[str, Any]] = []
     if labelled and classifier is not None:
