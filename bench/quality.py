@@ -216,7 +216,7 @@ def run_one(
     ev = json.loads((workspace / "reports/eval.json").read_text())
     row: dict[str, Any] = {"config": name, "seed": seed}
     for k in ("fid", "fid_floor", "fid_over_floor", "precision", "recall", "precision_real",
-              "recall_real", "class_share_min",
+              "recall_real", "conditional_accuracy", "class_share_min",
               "class_share_max", "classes_covered", "copy_fraction", "high_quality_fraction",
               "modes_covered", "num_modes", "jsd", "is_mean", "is_real_mean",
               "parzen_ll", "parzen_ll_se", "parzen_sigma"):  # fmt: skip
