@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Any
 
 CHAMPION = "champion"
@@ -66,20 +67,32 @@ def decide(new: dict[str, str], champion: dict[str, str] | None) -> tuple[str, s
     return CHALLENGER, f"{SCORE} {score:.4g} does not beat the champion's {best:.4g}"
 
 
-def promote(name: str, version: str, tags: dict[str, str]) -> str:
-    """Tag `version` of registered model `name` and point `champion` or `challenger` at it."""
+def promote(name: str, version: str, tags: dict[str, str], attempts: int = 4) -> str:
+    """Tag `version` of registered model `name` and point `champion` or `challenger` at it.
+
+    Two clones exporting at the same moment to one server can both find no champion and both
+    insert the alias; the store refuses the second insert. The loser reads the champion again
+    and decides again (against the version that won), up to `attempts` times.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
 
     client = mlflow.MlflowClient()
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
-    try:
-        current = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:  # no champion yet
-        current = None
-    alias, why = decide(tags, dict(current.tags) if current is not None else None)
-    client.set_registered_model_alias(name, alias, version)
+    for attempt in range(1, attempts + 1):
+        try:
+            current = client.get_model_version_by_alias(name, CHAMPION)
+        except MlflowException:  # no champion yet
+            current = None
+        alias, why = decide(tags, dict(current.tags) if current is not None else None)
+        try:
+            client.set_registered_model_alias(name, alias, version)
+            break
+        except MlflowException:
+            if attempt == attempts:
+                raise
+            time.sleep(0.2 * attempt)  # another process set this alias at the same moment
     client.set_model_version_tag(name, version, "alias_decision", why)
     logging.getLogger("ganforge").info("%s version %s is the %s: %s", name, version, alias, why)
     return alias

@@ -102,3 +102,39 @@ def test_settle_waits_for_both_the_version_and_the_scores(tmp_path, monkeypatch)
     version = mlflow.MlflowClient().get_model_version_by_alias("gf-settle", CHAMPION)
     assert version.tags["eval.fid"] == "4.0" and version.tags["eval.backend"] == "classifier"
     assert version.tags["dataset_hash"] == "abc" and version.tags["run_name"] == "r"
+
+
+def test_a_concurrent_champion_is_read_again_and_judged_against(tmp_path, monkeypatch) -> None:
+    """Two clones on one server: the other one's version takes `champion` between our read
+    and our write, and the store refuses our insert; we decide again against its scores."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("race")
+    client = mlflow.MlflowClient()
+    name = "gf-race"
+    client.create_registered_model(name)
+    ours, theirs = (
+        client.create_model_version(name, source=str(tmp_path / label)).version
+        for label in ("ours", "theirs")
+    )
+    for key, value in version_tags({**SCORES, "fid": 2.0}, "abc", "theirs").items():
+        client.set_model_version_tag(name, theirs, key, value)
+    real_set = mlflow.MlflowClient.set_registered_model_alias
+    calls: list[tuple[str, str]] = []
+
+    def racing(self, model, alias, version):
+        calls.append((alias, str(version)))
+        if len(calls) == 1:  # the other clone wins the race, then ours is refused
+            real_set(self, model, CHAMPION, theirs)
+            raise MlflowException("UniqueViolation: registered_model_alias_pk")
+        return real_set(self, model, alias, version)
+
+    monkeypatch.setattr(mlflow.MlflowClient, "set_registered_model_alias", racing)
+    alias = promote(name, str(ours), version_tags({**SCORES, "fid": 3.0}, "abc", "ours"))
+    assert calls == [(CHAMPION, str(ours)), (CHALLENGER, str(ours))]
+    assert alias == CHALLENGER  # FID 3 does not beat the winner's 2
+    assert str(client.get_model_version_by_alias(name, CHAMPION).version) == str(theirs)
