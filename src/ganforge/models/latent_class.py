@@ -71,7 +71,6 @@ class LatentClassGenerator(nn.Module):
         if len(prior) < 2:
             raise ValueError(f"a latent class needs at least 2 classes, got {len(prior)}")
         self.conditional = conditional
-        self.nz = getattr(conditional, "nz", None)
         # Only the K - 1 inner bounds decide a class; a buffer so it travels with the weights.
         self.register_buffer("inner_bounds", _bounds(prior)[1:-1].float(), persistent=False)
 
