@@ -61,6 +61,15 @@ def test_digits_mlp_row_builds_the_papers_nets() -> None:
     assert [m.p for m in d.modules() if isinstance(m, nn.Dropout)] == [0.2, 0.5, 0.5]
 
 
+def test_digits_mlp_row_is_the_readme_configuration() -> None:
+    """The README's yaml block for Goodfellow et al. on digits is the bench row it reports."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Goodfellow et al. 2014 on digits") :]
+    block = section[section.index("```yaml") + len("```yaml") : section.index("```\n", 10)]
+    documented = {f"train.{k}": v for k, v in yaml.safe_load(block)["train"].items()}
+    assert documented == quality.CONFIGS["digits_mlp"]
+
+
 def test_toy_rows_are_the_readme_configuration() -> None:
     """ring_2d and grid_2d share one configuration: the README's yaml block, valid params that
     build 3-hidden-layer nets of 128 units with LeakyReLU D units and R1 on."""
