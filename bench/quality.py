@@ -71,9 +71,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
     # maxout layers of 240 units x 5 pieces, dropout 0.5 hidden / 0.2 input), label-free (the
     # paper's unconditional GAN, whatever params.yaml's latent_class default), trained with the
     # digits defaults (Adam, batch 128) except: no DiffAugment (it held the MLP at 3-5 classes),
-    # lr 8e-4 (4e-4 spent ~600 steps near FID 500 first), EMA 0.999 (seed 1: val FID 5.8 -> 4.9)
-    # and R1 gamma 3 (seed 1's test FID 5.15 at gamma 0.1, 2.90 at 1, 2.81 at 3, 3.41 at 10);
-    # 450 epochs = 4 050 steps (README screening tables).
+    # lr 8e-4 (4e-4 spent ~600 steps near FID 500 first), EMA 0.999 (at gamma 0.1, seed 1's val
+    # FID 4.9 against 5.8 at 0.995) and R1 gamma 3 (seed 1's test FID 5.15 at gamma 0.1, 2.90 at
+    # 1, 2.81 at 3, 3.41 at 10); 450 epochs = 4 050 steps (README screening tables).
     "digits_mlp": {
         "train.model": "mlp",
         "train.ngf": 1200,
