@@ -1,116 +1,145 @@
 """onnxruntime vs PyTorch eager on the default DCGAN generator, side by side in one run.
 
-    .venv/bin/python bench/onnx_latency.py [--repeats 20] [--image-size 32] [--ngf 64]
-                                           [--threads N] [--batches 1 64 256]
+    .venv/bin/python bench/onnx_latency.py [--checkpoint models/generator.pt]
+        [--ngf N] [--classes 10] [--image-size 32] [--threads 1 2] [--rounds 3]
+        [--calls 20] [--batches 1 64 256]
 
-The generator is the params.yaml default (nz 100, 1 channel, 32×32) at the issue's width
-(ngf 64), untrained, with weights spread wider than DCGAN's init and BatchNorm statistics drawn
-at random so that the parity check sees images, not a flat grey (the cost of a forward pass
-does not depend on the weights' values). Three
-contenders on the CPU, called in turn within each round so that a busy machine slows them
-alike:
+The generator is params.yaml's default on digits (nz, ngf and image size from params.yaml;
+a latent class over 10 classes, as `train.latent_class: auto` gives on labelled data), with
+weights spread wider than DCGAN's init and BatchNorm statistics drawn at random so that the
+parity check sees images, not a flat grey (the cost of a forward pass does not depend on the
+weights' values). `--checkpoint` benches a trained generator.pt instead; `--classes 0` the
+label-free DCGAN of Radford et al. Contenders, all on the CPU:
 
-  eager      the PyTorch module (torch's own thread count, or --threads)
-  ort        the exported file as `dvc repro export` writes it (ConvTranspose nodes)
-  ort-subpx  the file exported with `subpixel=True`: each stride-2 ConvTranspose rewritten as
-             an exact 3×3 Conv + DepthToSpace (BatchNorm and ReLU folded into the Conv)
+  eager        the PyTorch module, in a plain Python process
+  eager-tuned  the same with glibc's allocator told to keep freed memory (MALLOC_MMAP_
+               THRESHOLD_ / MALLOC_TRIM_THRESHOLD_): by default glibc gives the forward's
+               0.5-2 MB temporaries back to the kernel after every call and page-faults them
+               in again on the next; PyTorch's CPU tuning guides fix this with jemalloc or
+               tcmalloc, to the same effect. It is eager at its best on this machine.
+  ort          the file as `dvc repro export` writes it (export.rewrite: projection: the 1×1
+               first layer as one Gemm, BatchNorm folded, stride-2 ConvTranspose kept)
+  ort-traced   the module traced as it is (export.rewrite: none)
+  ort-subpx    export.rewrite: subpixel (also each stride-2 ConvTranspose as an exact 3×3
+               Conv + DepthToSpace)
 
-Wall-clock per call: median and best over --repeats rounds. Then the same with one thread each,
-timed as the calling thread's CPU time, which other processes on the machine barely disturb:
-the figure to trust on a shared machine. Target (issue #14): onnxruntime at least 2× eager at
-batch 64, parity within 1e-4.
+Each contender runs in its own worker process (onnxruntime's workers never import torch), one
+after the other, for --rounds rounds per thread count: in one process the two runtimes would
+share a heap (onnxruntime's arena changes what glibc does for torch) and two cores (each keeps
+worker threads spinning after a call). A worker times --calls calls per batch size after a
+warm-up: wall-clock, and with one thread also the thread's CPU time, which other processes on
+the machine barely disturb. Target (issue #14): onnxruntime at least 2× eager at batch 64,
+parity within 1e-4.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import onnxruntime as ort
-import torch
-
-from ganforge.export import build_metadata, check_parity, export_generator
-from ganforge.models import GeneratorSpec, build_generator
-
+ROOT = Path(__file__).resolve().parents[1]
 TARGET_BATCH, TARGET_SPEEDUP, PARITY_ATOL = 64, 2.0, 1e-4
+FILES = {"ort": "projection", "ort-traced": "none", "ort-subpx": "subpixel"}
+# glibc keeps up to 1 GiB free at the top of the heap and serves blocks under 32 MiB (its
+# ceiling for this knob) from the heap instead of fresh mmaps.
+TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
+EAGER = {"eager": {}, "eager-tuned": TUNED_MALLOC}
+NZ_SEED = 64  # latents of the timed calls: np.random.default_rng(NZ_SEED + batch)
+
+# ---- worker: one runtime, one thread count, timings as JSON on stdout ----------------------
 
 
-def _session(path: Path, threads: int | None) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
+def _worker(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    (threads,) = args.threads
+    if args.worker == "eager":
+        import torch
+
+        from ganforge.models.checkpoint import load_generator
+
+        torch.set_num_threads(threads)
+        G, spec, _ = load_generator(args.model)
+        nz = spec.nz
+
+        def make(z):
+            tz = torch.from_numpy(z)
+
+            def call():
+                with torch.inference_mode():
+                    return G(tz)
+
+            return call
+    else:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(args.model), options, providers=["CPUExecutionProvider"])
+        nz = session.get_inputs()[0].shape[1]
+
+        def make(z):
+            return lambda: session.run(None, {"z": z})
+
+    result: dict[str, dict[str, list[float]]] = {"wall": {}, "cpu": {}}
+    for batch in args.batches:
+        z = np.random.default_rng(NZ_SEED + batch).standard_normal((batch, nz), dtype=np.float32)
+        call = make(z)
+        for _ in range(3):
+            call()
+        wall, cpu = [], []
+        for _ in range(args.calls):
+            w, c = time.perf_counter(), time.thread_time()
+            call()
+            cpu.append(time.thread_time() - c)
+            wall.append(time.perf_counter() - w)
+        result["wall"][str(batch)] = wall
+        if threads == 1:  # with more, the calling thread's CPU time is not the work's
+            result["cpu"][str(batch)] = cpu
+    print(json.dumps(result))
 
 
-def _rounds(
-    contenders: dict[str, Callable[[], object]], repeats: int, clock: Callable[[], float]
-) -> dict[str, list[float]]:
-    """Seconds per call of each contender, interleaved round by round after one warm-up."""
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for fn in contenders.values():
-        fn()
-    for _ in range(repeats):
-        for name, fn in contenders.items():
-            start = clock()
-            fn()
-            times[name].append(clock() - start)
-    return times
+def _run_worker(kind: str, model: Path, threads: int, args, env: dict[str, str]) -> dict:
+    command = [
+        sys.executable, __file__, "--worker", kind, "--model", str(model),
+        "--threads", str(threads), "--calls", str(args.calls),
+        "--batches", *map(str, args.batches),
+    ]  # fmt: skip
+    path = os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])
+    full_env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": str(threads), **env}
+    done = subprocess.run(command, capture_output=True, text=True, env=full_env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} worker on {model.name} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _contenders(G, paths: dict[str, Path], batch: int, nz: int, threads: int | None):
-    z = np.random.default_rng(batch).standard_normal((batch, nz), dtype=np.float32)
-    tz = torch.from_numpy(z)
-
-    def eager() -> object:
-        with torch.inference_mode():
-            return G(tz)
-
-    out: dict[str, Callable[[], object]] = {"eager": eager}
-    for name, path in paths.items():
-        session = _session(path, threads)
-        out[name] = lambda s=session: s.run(None, {"z": z})
-    return out
+# ---- orchestration and the tables -----------------------------------------------------------
 
 
-def _table(title: str, results: dict[int, dict[str, list[float]]], names: list[str]) -> None:
-    print(title)
-    head = f"{'batch':>5} {'eager ms':>9}"
-    for name in names[1:]:
-        head += f" {name + ' ms':>13} {'× eager':>8}"
-    print(head + "   (median; best in brackets)")
-    for batch, times in results.items():
-        eager_med, eager_best = statistics.median(times["eager"]), min(times["eager"])
-        row = f"{batch:>5} {eager_med * 1e3:>9.2f}"
-        for name in names[1:]:
-            med, best = statistics.median(times[name]), min(times[name])
-            row += f" {med * 1e3:>13.2f} {eager_med / med:>7.2f}×"
-            row += f" [{eager_best / best:.2f}×]"
-        print(row)
+def _generator(args):
+    import torch
 
+    from ganforge.models import GeneratorSpec, build_generator
+    from ganforge.models.checkpoint import load_generator
+    from pipeline.params import load_params
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20, help="timed rounds per batch size")
-    parser.add_argument("--image-size", type=int, default=32, help="generator output size")
-    parser.add_argument("--ngf", type=int, default=64, help="generator width")
-    parser.add_argument("--opset", type=int, default=18, help="ONNX opset")
-    parser.add_argument("--threads", type=int, default=None, help="threads for both runtimes")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 256])
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
+    if args.checkpoint:
+        G, spec, extra = load_generator(args.checkpoint)
+        return G, spec, f"{args.checkpoint} ({extra['weights']} weights)"
+    params = load_params(ROOT / "params.yaml")
+    size = args.image_size or params.prepare.image_size
+    ngf, classes = args.ngf or params.train.ngf, args.classes
     spec = GeneratorSpec(
-        arch="dcgan", nz=100, sample_shape=(1, args.image_size, args.image_size),
-        ngf=args.ngf, ndf=args.ngf,
+        arch="dcgan", nz=params.train.nz, sample_shape=(1, size, size), ngf=ngf, ndf=ngf,
+        num_classes=classes, class_prior=(1.0 / classes,) * classes if classes else (),
     )  # fmt: skip
     torch.manual_seed(0)
     G = build_generator(spec).eval()
@@ -120,58 +149,130 @@ def main() -> None:
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.normal_(0.0, 0.1)
             module.running_var.uniform_(0.5, 2.0)
-    with tempfile.TemporaryDirectory() as tmp:
-        paths, parity = {}, {}
-        for name, subpixel in (("ort", False), ("ort-subpx", True)):
-            paths[name] = export_generator(
-                G, spec, Path(tmp) / f"{name}.onnx", opset=args.opset,
-                metadata=build_metadata(spec), subpixel=subpixel,
-            )  # fmt: skip
-            report = check_parity(G, spec, paths[name], batches=[1, TARGET_BATCH])
-            parity[name] = report.worst
-        names = ["eager", *paths]
-        wall = {
-            b: _rounds(
-                _contenders(G, paths, b, spec.nz, args.threads), args.repeats, time.perf_counter
-            )  # fmt: skip
-            for b in args.batches
-        }
-        torch_threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        cpu = {
-            b: _rounds(
-                _contenders(G, paths, b, spec.nz, 1), max(3, args.repeats // 4), time.thread_time
-            )  # fmt: skip
-            for b in args.batches
-        }
-        torch.set_num_threads(torch_threads)
+    kind = f"latent class over {classes} classes" if classes else "label-free"
+    return G, spec, f"untrained, {kind}"
 
+
+def _median(times: list[float]) -> float:
+    return statistics.median(times)
+
+
+def _table(title: str, runs: dict[str, dict[str, list[float]]], batches: list[int]) -> None:
+    """Milliseconds per call, median [best], then each ORT file's speed-up on both eagers."""
+    print(f"\n{title}: ms per call, median [best]")
+    print(f"{'':<12}" + "".join(f"{'batch ' + str(b):>18}" for b in batches))
+    for name, times in runs.items():
+        cells = [
+            f"{_median(times[str(b)]) * 1e3:.2f} [{min(times[str(b)]) * 1e3:.2f}]" for b in batches
+        ]
+        print(f"{name:<12}" + "".join(f"{c:>18}" for c in cells))
+    print("speed-up on eager / on eager-tuned (medians)")
+    for name in FILES:
+        cells = []
+        for b in batches:
+            ort = _median(runs[name][str(b)])
+            cells.append(
+                f"{_median(runs['eager'][str(b)]) / ort:.2f}× / "
+                f"{_median(runs['eager-tuned'][str(b)]) / ort:.2f}×"
+            )
+        print(f"{name:<12}" + "".join(f"{c:>18}" for c in cells))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, help="a trained generator.pt to bench")
+    parser.add_argument("--image-size", type=int, help="output size (default: params.yaml)")
+    parser.add_argument("--ngf", type=int, help="generator width (default: params.yaml)")
+    parser.add_argument("--classes", type=int, default=10, help="latent classes; 0: none")
+    parser.add_argument("--opset", type=int, default=18, help="ONNX opset")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="thread counts, each runtime the same")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=3, help="worker runs per contender")
+    parser.add_argument("--calls", type=int, default=20, help="timed calls per worker run")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 256])
+    parser.add_argument("--worker", choices=["eager", "ort"], help=argparse.SUPPRESS)
+    parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        _worker(args)
+        return
+    if args.classes == 1 or args.classes < 0:
+        parser.error("--classes: 0 (label-free) or at least 2")
+    sys.path.insert(0, str(ROOT))
+
+    import onnxruntime as ort
+    import torch
+
+    from ganforge.export import build_metadata, check_parity, export_generator
+    from ganforge.models.checkpoint import save_generator
+
+    G, spec, what = _generator(args)
+    names = [*EAGER, *FILES]
+    # runs[threads][contender][batch] -> seconds per call, all rounds together
+    runs = {t: {n: {str(b): [] for b in args.batches} for n in names} for t in args.threads}
+    cpu = {n: {str(b): [] for b in args.batches} for n in names}
+    with tempfile.TemporaryDirectory() as tmp:
+        models, parity = {}, {}
+        models["eager"] = models["eager-tuned"] = Path(tmp) / "generator.pt"
+        save_generator(models["eager"], spec, G)
+        for name, rewrite in FILES.items():
+            models[name] = export_generator(
+                G, spec, Path(tmp) / f"{name}.onnx", opset=args.opset,
+                metadata=build_metadata(spec), rewrite=rewrite,
+            )  # fmt: skip
+            parity[name] = check_parity(G, spec, models[name], batches=[1, TARGET_BATCH]).worst
+        for _ in range(args.rounds):
+            for threads in args.threads:
+                for name in names:
+                    kind = "eager" if name in EAGER else "ort"
+                    got = _run_worker(kind, models[name], threads, args, EAGER.get(name, {}))
+                    for b, times in got["wall"].items():
+                        runs[threads][name][b] += times
+                    for b, times in got["cpu"].items():
+                        cpu[name][b] += times
+
+    channels, size, _ = spec.sample_shape
     print(
-        f"DCGAN G nz=100 ngf={args.ngf} 1×{args.image_size}×{args.image_size} | torch "
-        f"{torch.__version__} ({torch_threads} threads) | onnxruntime {ort.__version__} | "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} | opset {args.opset}"
+        f"DCGAN G nz={spec.nz} ngf={spec.ngf} {channels}×{size}×{size}, {what} | torch "
+        f"{torch.__version__} | onnxruntime {ort.__version__} | {os.cpu_count()} CPUs, load "
+        f"average {os.getloadavg()[0]:.1f} | opset {args.opset} | {args.rounds} rounds × "
+        f"{args.calls} calls"
     )
     print("parity max |ORT − torch|: " + ", ".join(f"{k} {v:.2g}" for k, v in parity.items()))
-    _table("\nwall-clock per call, default threads:", wall, names)
-    _table("\nCPU time per call, one thread each (robust to other load):", cpu, names)
+    for threads, table in runs.items():
+        _table(f"wall-clock, {threads} thread(s) each", table, args.batches)
+    if any(cpu["ort"].values()):
+        _table("CPU time, one thread each (robust to other load)", cpu, args.batches)
     load = os.getloadavg()[0]
     if load > (os.cpu_count() or 1):
         print(
-            f"\nload average {load:.1f} on {os.cpu_count()} CPUs: the machine is oversubscribed, "
-            "and eager's OpenMP threads suffer most; trust the CPU-time table"
+            f"\nload average {load:.1f} on {os.cpu_count()} CPUs: the machine is oversubscribed; "
+            "trust the CPU-time table"
         )
-    for label, results in (("wall", wall), ("1-thread CPU", cpu)):
-        if TARGET_BATCH not in results:
-            continue
-        times = results[TARGET_BATCH]
-        best = max(names[1:], key=lambda n: statistics.median(times["eager"])
-                   / statistics.median(times[n]))  # fmt: skip
-        ratio = statistics.median(times["eager"]) / statistics.median(times[best])
-        ok = ratio >= TARGET_SPEEDUP and parity[best] <= PARITY_ATOL
-        print(
-            f"batch {TARGET_BATCH}, {label}: best is {best} at {ratio:.2f}× eager, parity "
-            f"{parity[best]:.2g}: {'meets' if ok else 'MISSES'} the {TARGET_SPEEDUP}× target"
-        )
+    if TARGET_BATCH in args.batches:
+        _verdicts(runs, parity)
+
+
+def _verdicts(runs: dict, parity: dict[str, float]) -> None:
+    b = str(TARGET_BATCH)
+    print()
+    for base in EAGER:
+        for threads, table in runs.items():
+            ratio = _median(table[base][b]) / _median(table["ort"][b])
+            ok = ratio >= TARGET_SPEEDUP and parity["ort"] <= PARITY_ATOL
+            print(
+                f"batch {b}, {threads} thread(s): ort {ratio:.2f}× {base}, parity "
+                f"{parity['ort']:.2g}: {'meets' if ok else 'MISSES'} the {TARGET_SPEEDUP}× target"
+            )
+        if len(runs) > 1:
+            # Each runtime at the thread count that suits it best: what a tuned service gets.
+            e = min((_median(t[base][b]), n) for n, t in runs.items())
+            o = min((_median(t["ort"][b]), n) for n, t in runs.items())
+            print(
+                f"batch {b}, each at its best thread count: {base} {e[0] * 1e3:.2f} ms "
+                f"({e[1]} thread(s)), ort {o[0] * 1e3:.2f} ms ({o[1]} thread(s)): "
+                f"{e[0] / o[0]:.2f}×"
+            )
 
 
 if __name__ == "__main__":

@@ -55,7 +55,9 @@ def _export_checked(
     """
     atol = cfg.fp16_atol if fp16 else cfg.atol
     with atomic_path(path) as tmp:
-        export_generator(G, spec, tmp, opset=cfg.opset, metadata=meta, fp16=fp16)
+        export_generator(
+            G, spec, tmp, opset=cfg.opset, metadata=meta, fp16=fp16, rewrite=cfg.rewrite
+        )
         report = check_parity(G, spec, tmp, cfg.parity_batches, atol=atol)
         try:
             report.raise_if_failed(str(target or path))
@@ -115,7 +117,11 @@ def main() -> None:
         )
         meta = build_metadata(spec, {**extra, "run_id": run.info.run_id})
         log.info(
-            "exporting %s generator (%s weights), opset %d", spec.arch, meta.weights, cfg.opset
+            "exporting %s generator (%s weights), opset %d, rewrite %s",
+            spec.arch,
+            meta.weights,
+            cfg.opset,
+            cfg.rewrite,
         )
         onnx_file = staged[ONNX_PATH]
         parity = _export_checked(G, spec, meta, onnx_file, cfg, fp16=False, target=ONNX_PATH)

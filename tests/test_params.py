@@ -46,6 +46,14 @@ def test_bad_value_names_key_value_and_what_is_allowed(tmp_path: Path) -> None:
     assert "prepare.image_size = -3" in message
 
 
+def test_export_rewrite_names_its_choices(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError) as err:
+        load_params(_write(tmp_path, {"export": {"rewrite": "winograd"}}))
+    message = err.value.message
+    assert "export.rewrite = 'winograd'" in message
+    assert all(choice in message for choice in ("none", "projection", "subpixel"))
+
+
 def test_missing_or_broken_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "nope.yaml")

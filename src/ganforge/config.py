@@ -19,6 +19,8 @@ class Options(BaseModel):
 
 
 Device = Literal["auto", "cpu", "cuda"] | str
+# The exact graph rewrites of ganforge.export.rewrite, by name.
+Rewrite = Literal["none", "projection", "subpixel"]
 
 
 class PrepareConfig(Options):
@@ -222,10 +224,13 @@ class ExportConfig(Options):
     `parity_batches` are the batch sizes at which onnxruntime is compared with PyTorch; the
     fp32 file must agree within `atol`, the optional fp16 file (`fp16: true`, written to
     models/generator_fp16.onnx for GPUs) within `fp16_atol`. `latency_repeats` timed calls per
-    batch size (1 and 64) for the ORT vs eager latency in metrics/export.json.
+    batch size (1 and 64) for the ORT vs eager latency in metrics/export.json. `rewrite`: the
+    exact graph rewrites made before export (`ganforge.export.rewrite`); "projection", the
+    fastest on the CPU by bench/onnx_latency.py, exports DCGAN's first layer as one Gemm.
     """
 
     opset: int = Field(18, ge=13, le=23)
+    rewrite: Rewrite = "projection"
     use_ema: bool = True
     fp16: bool = False
     parity_batches: list[int] = Field(default_factory=lambda: [1, 7, 64], min_length=1)

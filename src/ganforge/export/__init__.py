@@ -6,12 +6,14 @@ from ganforge.export.export import ExportError, example_inputs, export_generator
 from ganforge.export.latency import measure_latency
 from ganforge.export.metadata import build_metadata
 from ganforge.export.parity import ParityError, ParityReport, check_parity
-from ganforge.export.subpixel import rewrite_for_onnx, subpixel_conv
+from ganforge.export.rewrite import REWRITES, Rewrite, rewrite_for_onnx, subpixel_conv
 
 __all__ = [
     "ExportError",
     "ParityError",
     "ParityReport",
+    "REWRITES",
+    "Rewrite",
     "build_metadata",
     "check_parity",
     "example_inputs",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import logging
 import os
@@ -14,6 +13,7 @@ import onnx
 import torch
 from torch import nn
 
+from ganforge.export.rewrite import Rewrite, rewrite_for_onnx
 from ganforge.inference.metadata import LABEL_INPUT, Z_INPUT, ModelMetadata
 from ganforge.io import atomic_path
 from ganforge.models.spec import GeneratorSpec
@@ -64,24 +64,23 @@ def to_onnx(
     opset: int = 18,
     metadata: ModelMetadata | None = None,
     fp16: bool = False,
-    subpixel: bool = False,
+    rewrite: Rewrite = "projection",
 ) -> onnx.ModelProto:
     """Trace `generator` (in eval mode, on the CPU) into a checked in-memory ONNX model.
 
     Inputs `z: float32 [batch, nz]` (+ `label: int64 [batch]`), output `image: float32
     [batch, C, H, W]` (`sample: [batch, D]` for point generators). With `fp16` the weights
     and arithmetic are float16 but the inputs and output stay float32 (casts at both ends).
-    With `subpixel` the transposed convs are first rewritten as exact Conv + DepthToSpace
-    (`ganforge.export.subpixel`); see bench/onnx_latency.py for what that costs or saves.
+    `rewrite` picks the exact graph rewrites made first (`ganforge.export.rewrite`): the
+    default "projection" exports a DCGAN generator's first layer as one Gemm, "subpixel" also
+    turns its stride-2 transposed convs into Conv + DepthToSpace, "none" traces the module as
+    it is. bench/onnx_latency.py measures all three.
     """
     meta = metadata or ModelMetadata(nz=spec.nz, sample_shape=tuple(spec.sample_shape))
     dtype = torch.float16 if fp16 else torch.float32
-    if subpixel:
-        from ganforge.export.subpixel import rewrite_for_onnx
-
-        generator, _ = rewrite_for_onnx(generator)  # a copy: the caller's module is kept
-    # A copy: the caller's module keeps its device, dtype and mode.
-    inner = copy.deepcopy(generator).to(device="cpu", dtype=dtype).eval()
+    # rewrite_for_onnx works on a copy: the caller's module keeps its device, dtype and mode.
+    inner, _ = rewrite_for_onnx(generator, rewrite)
+    inner = inner.to(device="cpu", dtype=dtype).eval()
     wrapper = (_Conditional if spec.conditional else _Unconditional)(inner, dtype).eval()
     z, labels = example_inputs(spec)
     batch = torch.export.Dim("batch", min=1)
@@ -171,10 +170,10 @@ def export_generator(
     opset: int = 18,
     metadata: ModelMetadata | None = None,
     fp16: bool = False,
-    subpixel: bool = False,
+    rewrite: Rewrite = "projection",
 ) -> Path:
     """Export `generator` to `path` (see `to_onnx`) and check the written file; returns path."""
-    model = to_onnx(generator, spec, opset=opset, metadata=metadata, fp16=fp16, subpixel=subpixel)
+    model = to_onnx(generator, spec, opset=opset, metadata=metadata, fp16=fp16, rewrite=rewrite)
     target = save_onnx(model, path)
     onnx.checker.check_model(str(target), full_check=True)
     # debug: callers that write through a temp file report the final path themselves

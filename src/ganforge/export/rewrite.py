@@ -1,16 +1,19 @@
 """Exact rewrites of a generator's transposed convolutions into what onnxruntime runs fastest.
 
-onnxruntime's ConvTranspose kernel is a GEMM followed by a col2im scatter; its Conv kernels
-(NCHWc blocked on x86, with BatchNorm and ReLU fused in) are its most tuned. Two exact
-identities let an eval-mode DCGAN generator be exported with Conv / MatMul only:
+Two exact identities let an eval-mode DCGAN generator be exported without ConvTranspose:
 
+* The first ConvTranspose2d (kernel k, stride 1, padding 0) reads a 1×1 input: it is a matrix
+  product z @ W.reshape(nz, C·k·k) followed by a reshape to [C, k, k]. onnxruntime runs the
+  ConvTranspose as one matrix-vector product per sample; as one Gemm over the batch, with
+  BatchNorm and ReLU folded in, it is about 4× faster at batch 64 (bench/onnx_latency.py).
+  Every export does this (`rewrite="projection"`, the default).
 * A stride-2 ConvTranspose2d (kernel 4, padding 1) is a sub-pixel convolution (Shi et al.
   2016): a 3×3 Conv2d with 4× the output channels, one group per output phase, followed by
   PixelShuffle(2) (ONNX DepthToSpace, CRD mode). Output pixel (2m + r, 2n + s) reads input
   rows m + d for the two d with kernel row r + 1 − 2d in 0..3 (and likewise for columns);
-  the other taps of the 3×3 kernel are zero.
-* The first ConvTranspose2d (kernel k, stride 1, padding 0) reads a 1×1 input: it is a matrix
-  product z @ W.reshape(nz, C·k·k) followed by a reshape to [C, k, k].
+  the other taps of the 3×3 kernel are zero. It does 2.25× the multiply-adds, and
+  onnxruntime's ConvTranspose (one GEMM plus col2im) already runs near the core's peak, so
+  on the CPU it loses; it is kept as `rewrite="subpixel"` for runtimes where it may not.
 
 Both are weight transforms of the PyTorch module, made before export on a copy, so the ONNX
 file and the module compute the same function (checked by `check_parity` and the tests).
@@ -19,9 +22,14 @@ file and the module compute the same function (checked by `check_parity` and the
 from __future__ import annotations
 
 import copy
+from typing import get_args
 
 import torch
 from torch import nn
+
+from ganforge.config import Rewrite
+
+REWRITES: tuple[str, ...] = get_args(Rewrite)
 
 _ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid)
 
@@ -132,12 +140,14 @@ def _is_projection(module: nn.Module) -> bool:
     )
 
 
-def _rewrite_sequential(seq: nn.Sequential, first_is_1x1: bool) -> tuple[nn.Sequential, int]:
+def _rewrite_sequential(
+    seq: nn.Sequential, first_is_1x1: bool, subpixel: bool
+) -> tuple[nn.Sequential, int]:
     layers, out, count, i = list(seq), [], 0, 0
     while i < len(layers):
         layer = layers[i]
         projection = i == 0 and first_is_1x1 and _is_projection(layer)
-        if not (projection or is_stride2_deconv(layer)):
+        if not (projection or (subpixel and is_stride2_deconv(layer))):
             out.append(layer)
             i += 1
             continue
@@ -155,23 +165,33 @@ def _rewrite_sequential(seq: nn.Sequential, first_is_1x1: bool) -> tuple[nn.Sequ
     return nn.Sequential(*out), count
 
 
-def rewrite_for_onnx(generator: nn.Module) -> tuple[nn.Module, int]:
+def rewrite_for_onnx(
+    generator: nn.Module, rewrite: Rewrite = "projection"
+) -> tuple[nn.Module, int]:
     """A copy of `generator` (eval mode) with its transposed convs rewritten; (copy, count).
 
-    In every nn.Sequential, each kernel-4 stride-2 ConvTranspose2d, with the eval-mode
-    BatchNorm2d and elementwise activation that follow it, becomes one sub-pixel convolution;
-    a DCGAN generator's first layer (a stride-1 ConvTranspose2d on the 1×1 latent, in
-    `generator.net[0]`) becomes a Linear. Other modules are kept; a generator with no such
-    layers (the MLP) comes back unchanged with count 0. The copy computes the same function
-    up to float rounding; it is meant for inference only (BatchNorm is folded away).
+    `rewrite="projection"`: a DCGAN generator's first layer (the stride-1 ConvTranspose2d on
+    the 1×1 latent, `net[0]` of a module with `nz`), with the eval-mode BatchNorm2d and
+    elementwise activation after it, becomes one Linear. `"subpixel"`: that, and in every
+    nn.Sequential each kernel-4 stride-2 ConvTranspose2d (with its BatchNorm2d and
+    activation) becomes one sub-pixel convolution. `"none"`: a plain copy. Other modules
+    are kept; a generator with no such layers (the MLP) comes back unchanged with count 0.
+    The copy computes the same function up to float rounding; it is meant for inference
+    only (BatchNorm is folded away).
     """
+    if rewrite not in REWRITES:
+        raise ValueError(f"rewrite {rewrite!r}: expected one of {', '.join(REWRITES)}")
     model = copy.deepcopy(generator).eval()
+    if rewrite == "none":
+        return model, 0
     count = 0
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, nn.Sequential):
-                first_is_1x1 = parent is model and name == "net" and hasattr(model, "nz")
-                new, n = _rewrite_sequential(child, first_is_1x1)
+                # DCGANGenerator.net, bare or inside a latent-class or DDP wrapper, is fed
+                # z[:, :, None, None]: its first layer sees a 1×1 input.
+                first_is_1x1 = name == "net" and hasattr(parent, "nz")
+                new, n = _rewrite_sequential(child, first_is_1x1, rewrite == "subpixel")
                 if n:
                     setattr(parent, name, new)
                     count += n

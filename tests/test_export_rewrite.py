@@ -1,7 +1,8 @@
-"""The sub-pixel rewrite of transposed convs: exact, in PyTorch and in the exported ONNX file."""
+"""The exact rewrites of transposed convs (Gemm projection, sub-pixel): in PyTorch and in ONNX."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge.export import build_metadata, check_parity, export_generator
-from ganforge.export.subpixel import rewrite_for_onnx, subpixel_conv
+from ganforge.export import REWRITES, build_metadata, check_parity, export_generator
+from ganforge.export.rewrite import rewrite_for_onnx, subpixel_conv
 from ganforge.models import GeneratorSpec, build_generator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +70,7 @@ def test_other_transposed_convs_are_refused():
 def test_rewritten_generator_equals_the_original(spec):
     G = _varied(build_generator(spec))
     before = {k: v.clone() for k, v in G.state_dict().items()}
-    R, count = rewrite_for_onnx(G)
+    R, count = rewrite_for_onnx(G, "subpixel")
     assert count == sum(isinstance(m, nn.ConvTranspose2d) for m in G.modules())
     assert not any(isinstance(m, nn.ConvTranspose2d | nn.BatchNorm2d) for m in R.modules())
     z = torch.randn(6, spec.nz, generator=torch.Generator().manual_seed(1))
@@ -86,7 +87,7 @@ def test_rewritten_generator_equals_the_original(spec):
 def test_exported_subpixel_graph_has_no_convtranspose_and_keeps_parity(spec, tmp_path):
     G = _varied(build_generator(spec))
     path = export_generator(
-        G, spec, tmp_path / "g.onnx", metadata=build_metadata(spec), subpixel=True
+        G, spec, tmp_path / "g.onnx", metadata=build_metadata(spec), rewrite="subpixel"
     )
     ops = {node.op_type for node in onnx.load(str(path)).graph.node}
     assert "ConvTranspose" not in ops and "DepthToSpace" in ops and "Conv" in ops
@@ -96,22 +97,79 @@ def test_exported_subpixel_graph_has_no_convtranspose_and_keeps_parity(spec, tmp
 
 def test_mlp_generator_is_left_alone():
     spec = GeneratorSpec(arch="mlp", nz=8, sample_shape=(1, 8, 8))
-    R, count = rewrite_for_onnx(build_generator(spec))
-    assert count == 0
+    for rewrite in REWRITES:
+        R, count = rewrite_for_onnx(build_generator(spec), rewrite)
+        assert count == 0
 
 
-def test_latency_bench_prints_both_runtimes_per_batch():
-    args = ["--image-size", "16", "--ngf", "4", "--repeats", "2", "--batches", "1", "4"]
+LATENT_CLASS = GeneratorSpec(
+    arch="dcgan", nz=8, sample_shape=(1, 16, 16), ngf=8, num_classes=4,
+    class_prior=(0.1, 0.2, 0.3, 0.4),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "spec", [SPECS[0], SPECS[3], LATENT_CLASS], ids=["plain", "conditional", "latent-class"]
+)
+def test_default_export_runs_the_projection_as_one_gemm(spec, tmp_path):
+    # onnxruntime runs a ConvTranspose on the 1×1 latent as one matrix-vector product per
+    # sample; the default export turns it (with its BatchNorm and ReLU) into one Gemm over
+    # the batch and keeps the stride-2 transposed convs. The latent-class G nests the DCGAN
+    # net one level down, which an earlier rewrite missed.
+    G = _varied(build_generator(spec))
+    stride2 = sum(isinstance(m, nn.ConvTranspose2d) for m in G.modules()) - 1
+    R, count = rewrite_for_onnx(G, "projection")
+    assert count == 1
+    assert sum(isinstance(m, nn.ConvTranspose2d) for m in R.modules()) == stride2
+    path = export_generator(G, spec, tmp_path / "g.onnx", metadata=build_metadata(spec))
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert ops.count("ConvTranspose") == stride2 and "Gemm" in ops
+    assert "BatchNormalization" not in ops
+    report = check_parity(G, spec, path, batches=[1, 7, 64], atol=ATOL)
+    assert report.passed, report.as_dict()
+
+
+def test_rewrite_none_traces_the_module_as_it_is(tmp_path):
+    spec = SPECS[0]
+    G = _varied(build_generator(spec))
+    R, count = rewrite_for_onnx(G, "none")
+    assert count == 0 and R is not G
+    path = export_generator(
+        G, spec, tmp_path / "g.onnx", metadata=build_metadata(spec), rewrite="none"
+    )
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    deconvs = sum(isinstance(m, nn.ConvTranspose2d) for m in G.modules())
+    assert ops.count("ConvTranspose") == deconvs and "Gemm" not in ops
+    assert check_parity(G, spec, path, batches=[1, 7], atol=ATOL).passed
+
+
+def test_unknown_rewrite_is_refused_with_the_choices():
+    G = build_generator(SPECS[0])
+    with pytest.raises(ValueError, match="rewrite 'fast': expected one of none, projection"):
+        rewrite_for_onnx(G, "fast")  # type: ignore[arg-type]
+
+
+def test_latency_bench_times_every_contender_in_its_own_worker():
+    args = [
+        "--image-size", "16", "--ngf", "4", "--rounds", "1", "--calls", "2",
+        "--threads", "1", "--batches", "1", "64",
+    ]  # fmt: skip
     out = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "onnx_latency.py"), *args],
         capture_output=True, text=True, timeout=300, check=True,
         env={"PYTHONPATH": f"{ROOT / 'src'}:{ROOT}", "PATH": "/usr/bin:/bin"},
     ).stdout  # fmt: skip
-    rows = [line.split() for line in out.splitlines() if line[:5].strip() in {"1", "4"}]
-    assert len(rows) == 4, out  # batches 1 and 4, wall and CPU tables
-    for row in rows:
-        assert len(row) == 1 + 1 + 2 * 3  # batch, eager, then (ms, ratio, [best]) per ORT file
-    assert "parity max" in out
+    contenders = ["eager", "eager-tuned", "ort", "ort-traced", "ort-subpx"]
+    for table in ("wall-clock, 1 thread(s) each", "CPU time, one thread each"):
+        block = out.split(table)[1].splitlines()
+        rows = {line.split()[0]: line.split()[1:] for line in block[2:7]}
+        assert list(rows) == contenders, out
+        for cells in rows.values():  # batch 1 and 64: "median [best]" in ms
+            assert len(cells) == 4 and all(float(c.strip("[]")) > 0 for c in cells), out
+    assert "parity max |ORT − torch|: ort " in out
+    # the verdict names the measured ratio against both baselines, whichever way it falls
+    assert re.search(r"batch 64, 1 thread\(s\): ort \d+\.\d\d× eager, parity", out), out
+    assert re.search(r"batch 64, 1 thread\(s\): ort \d+\.\d\d× eager-tuned", out), out
 
 
 def test_resize_generator_keeps_its_resize_stages_and_parity(tmp_path):
@@ -122,14 +180,14 @@ def test_resize_generator_keeps_its_resize_stages_and_parity(tmp_path):
     for module in G.modules():
         if isinstance(module, nn.Conv2d):
             module.weight.data.normal_(0.0, (2.0 / (module.in_channels * 9)) ** 0.5)
-    R, count = rewrite_for_onnx(G)
+    R, count = rewrite_for_onnx(G, "subpixel")
     assert count == 1
     z = torch.randn(6, spec.nz, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         assert G(z).std() > 0.05
         torch.testing.assert_close(R(z), G(z), atol=ATOL, rtol=0)
     path = export_generator(
-        G, spec, tmp_path / "g.onnx", metadata=build_metadata(spec), subpixel=True
+        G, spec, tmp_path / "g.onnx", metadata=build_metadata(spec), rewrite="subpixel"
     )
     assert "Resize" in {node.op_type for node in onnx.load(str(path)).graph.node}
     assert check_parity(G, spec, path, batches=[1, 7], atol=ATOL).passed
