@@ -190,3 +190,55 @@ def test_importing_inference_and_cli_leaves_torch_out_and_stays_quiet(models) ->
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
     assert result.stderr == ""  # no onnxruntime CUDA error spam on CPU-only machines
+
+
+class _CountingSession:
+    """An onnxruntime session that records the batch size of every run."""
+
+    def __init__(self, session) -> None:
+        self.session, self.batches = session, []
+
+    def run(self, outputs, feed):
+        self.batches.append(len(feed["z"]))
+        return self.session.run(outputs, feed)
+
+    def __getattr__(self, name):
+        return getattr(self.session, name)
+
+
+@pytest.mark.parametrize("name", ["uncond", "cond"])
+def test_batch_split_across_threads_changes_no_byte(models, name) -> None:
+    one = Generator.load(models[name], provider="cpu", threads=1)
+    three = Generator.load(models[name], provider="cpu", threads=3)
+    assert (one.workers, three.workers) == (1, 3)
+    three.batch_size = 50  # 130 samples: batches of 50, 50, 30, each split in three
+    for num in (1, 5, 6, 7, 64, 130):
+        np.testing.assert_array_equal(three.sample(num, seed=num), one.sample(num, seed=num))
+
+
+def test_batch_split_runs_slices_on_the_one_thread_session(models) -> None:
+    from ganforge.inference import create_session
+
+    path = models["cond"]
+    gen = Generator.load(path, provider="cpu", threads=2)
+    main = _CountingSession(gen.session)
+    slices = _CountingSession(create_session(path, "cpu", threads=1))
+    gen = Generator(main, gen.metadata, workers=2, worker_session=slices)
+    gen.sample(3, seed=0)  # under two samples per worker: one run, on the main session
+    gen.sample(9, seed=0)  # 4 + 5 on the one-thread session
+    assert main.batches == [3] and sorted(slices.batches) == [4, 5]
+    with pytest.raises(ValueError, match="worker_session"):
+        Generator(gen.session, gen.metadata, workers=2)
+    with pytest.raises(GeneratorInputError, match="threads = 0"):
+        Generator.load(path, provider="cpu", threads=0)
+
+
+def test_concurrent_callers_share_the_split_pool(models) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    gen = Generator.load(models["uncond"], provider="cpu", threads=2)
+    expected = {seed: gen.sample(20, seed=seed) for seed in range(8)}
+    with ThreadPoolExecutor(4) as callers:  # as the server's request threads do
+        got = list(callers.map(lambda s: gen.sample(20, seed=s), range(8)))
+    for seed in range(8):
+        np.testing.assert_array_equal(got[seed], expected[seed])

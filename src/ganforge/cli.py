@@ -298,7 +298,11 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 8000,
     max_num: Annotated[int, typer.Option(help="Most samples one request may ask for.")] = 256,
     threads: Annotated[
-        int | None, typer.Option(help="onnxruntime intra-op threads (default: its own choice).")
+        int | None,
+        typer.Option(
+            help="CPU threads (default: every core); a batch of 2+ samples per thread is split "
+            "across them."
+        ),
     ] = None,
     provider: ProviderOpt = ProviderChoice.auto,
 ) -> None:
@@ -308,6 +312,8 @@ def serve(
     from ganforge.inference.serve import create_app
 
     _positive(max_num, "--max-num")
+    if threads is not None:
+        _positive(threads, "--threads")
     if not 0 <= port <= 65535:
         _fail(f"--port = {port}: must be in 0..65535")
     try:

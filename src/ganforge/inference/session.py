@@ -59,27 +59,35 @@ def _cuda_driver_present() -> bool:
     return True
 
 
-def _session_options(threads: int | None) -> ort.SessionOptions:
+def _session_options(threads: int | None, spinning: bool) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.log_severity_level = _SESSION_SEVERITY
     if threads:
         options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
-def _open(model: str | bytes, providers: list[str], threads: int | None) -> ort.InferenceSession:
-    return ort.InferenceSession(model, _session_options(threads), providers=providers)
+def _open(
+    model: str | bytes, providers: list[str], threads: int | None, spinning: bool
+) -> ort.InferenceSession:
+    options = _session_options(threads, spinning)
+    return ort.InferenceSession(model, options, providers=providers)
 
 
 def create_session(
     model: str | os.PathLike[str] | bytes,
     provider: Provider = "auto",
     threads: int | None = None,
+    spinning: bool = True,
 ) -> ort.InferenceSession:
     """An InferenceSession on CUDA when asked for (`cuda`) or when it really works (`auto`).
 
     `auto` quietly falls back to the CPU; `cuda` raises ProviderError where CUDA cannot run.
-    A missing or unreadable model raises ModelFileError.
+    A missing or unreadable model raises ModelFileError. `threads`: onnxruntime's intra-op
+    threads (default: its own choice); `spinning=False` lets them sleep as soon as a run ends
+    instead of busy-waiting for the next one, so that they do not take cores from other work.
     """
     if provider not in PROVIDERS:
         raise ProviderError(f"provider {provider!r}: use one of {', '.join(PROVIDERS)}")
@@ -94,7 +102,7 @@ def create_session(
         if provider != "cpu" and _cuda_driver_present():
             ort.set_default_logger_severity(_FATAL_ONLY)
             try:
-                session = _open(source, [CUDA, CPU], threads)
+                session = _open(source, [CUDA, CPU], threads, spinning)
             finally:
                 ort.set_default_logger_severity(_ORT_DEFAULT_SEVERITY)
             if CUDA in session.get_providers():
@@ -105,7 +113,7 @@ def create_session(
                 "provider 'cuda' asked for, but onnxruntime cannot run on CUDA here "
                 "(no GPU, driver or CUDA/cuDNN libraries): use --provider auto or cpu"
             )
-        return _open(source, [CPU], threads)
+        return _open(source, [CPU], threads, spinning)
     except ProviderError:
         raise
     except Exception as err:  # onnxruntime raises its own Fail / InvalidProtobuf types
