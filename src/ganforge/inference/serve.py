@@ -9,9 +9,9 @@
     GET  /model.onnx    the model file, for the page
     GET  /docs          OpenAPI page (Swagger UI served from package data); /openapi.json
 
-Bad requests get a 4xx with {"error": "<one line naming the field and the fix>"}. The session is
-shared by the worker threads: onnxruntime's `InferenceSession.run` is thread-safe, so requests
-are served concurrently. Torch is never imported.
+Bad requests get a 4xx with {"error": "<one line naming the field and the fix>"}. The generator's
+sessions are shared by the worker threads: onnxruntime's `InferenceSession.run` is thread-safe,
+so requests are served concurrently. Torch is never imported.
 """
 
 from __future__ import annotations
