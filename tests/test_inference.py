@@ -221,6 +221,13 @@ def test_batch_split_runs_slices_on_the_one_thread_session(models) -> None:
 
     path = models["cond"]
     gen = Generator.load(path, provider="cpu", threads=2)
+    # the small batches' session lets its threads sleep between runs, so they leave the
+    # cores to the slices; a one-thread generator keeps onnxruntime's default
+    spin = "session.intra_op.allow_spinning"
+    assert gen.session.get_session_options().get_session_config_entry(spin) == "0"
+    one = Generator.load(path, provider="cpu", threads=1)
+    with pytest.raises(RuntimeError, match="does not have configuration"):
+        one.session.get_session_options().get_session_config_entry(spin)
     main = _CountingSession(gen.session)
     slices = _CountingSession(create_session(path, "cpu", threads=1))
     gen = Generator(main, gen.metadata, workers=2, worker_session=slices)

@@ -5,15 +5,17 @@ Two exact identities let an eval-mode DCGAN generator be exported without ConvTr
 * The first ConvTranspose2d (kernel k, stride 1, padding 0) reads a 1×1 input: it is a matrix
   product z @ W.reshape(nz, C·k·k) followed by a reshape to [C, k, k]. onnxruntime runs the
   ConvTranspose as one matrix-vector product per sample; as one Gemm over the batch, with
-  BatchNorm and ReLU folded in, it is about 4× faster at batch 64 (bench/onnx_latency.py).
-  Every export does this (`rewrite="projection"`, the default).
+  BatchNorm and ReLU folded in, the default generator runs a fifth faster at batch 64
+  (bench/onnx_latency.py, `ort` against `ort-traced`). This is the default,
+  `rewrite="projection"`.
 * A stride-2 ConvTranspose2d (kernel 4, padding 1) is a sub-pixel convolution (Shi et al.
   2016): a 3×3 Conv2d with 4× the output channels, one group per output phase, followed by
   PixelShuffle(2) (ONNX DepthToSpace, CRD mode). Output pixel (2m + r, 2n + s) reads input
   rows m + d for the two d with kernel row r + 1 − 2d in 0..3 (and likewise for columns);
-  the other taps of the 3×3 kernel are zero. It does 2.25× the multiply-adds, and
-  onnxruntime's ConvTranspose (one GEMM plus col2im) already runs near the core's peak, so
-  on the CPU it loses; it is kept as `rewrite="subpixel"` for runtimes where it may not.
+  the other taps of the 3×3 kernel are zero. It does 2.25× the multiply-adds of
+  onnxruntime's ConvTranspose (one GEMM plus col2im) and is slower on the CPU
+  (bench/onnx_latency.py, `ort-subpx`); it is kept as `rewrite="subpixel"` for runtimes
+  where that may differ.
 
 Both are weight transforms of the PyTorch module, made before export on a copy, so the ONNX
 file and the module compute the same function (checked by `check_parity` and the tests).
