@@ -15,8 +15,8 @@ label-free DCGAN of Radford et al. Contenders, all on the CPU:
   eager-tuned  the same with glibc's allocator told to keep freed memory (MALLOC_MMAP_
                THRESHOLD_ / MALLOC_TRIM_THRESHOLD_): by default glibc gives the forward's
                0.5-2 MB temporaries back to the kernel after every call and page-faults them
-               in again on the next; PyTorch's CPU tuning guides fix this with jemalloc or
-               tcmalloc, to the same effect. It is eager at its best on this machine.
+               in again on the next (PyTorch's CPU tuning guide suggests jemalloc or tcmalloc
+               for this). It is eager at its best on this machine.
   ort          the file as `dvc repro export` writes it (export.rewrite: projection: the 1×1
                first layer as one Gemm, BatchNorm folded, stride-2 ConvTranspose kept)
   ort-traced   the module traced as it is (export.rewrite: none)
