@@ -118,28 +118,25 @@ def subpixel_conv(
     return nn.Sequential(*layers)
 
 
-def is_stride2_deconv(module: nn.Module) -> bool:
-    """A plain 2-D transposed conv that doubles the size: kernel 4, stride 2, padding 1."""
+def _plain_deconv(module: nn.Module, stride: int, padding: int) -> bool:
+    """A 2-D transposed conv with this stride and padding, and nothing else unusual."""
     return (
         isinstance(module, nn.ConvTranspose2d)
-        and module.kernel_size == (4, 4)
-        and module.stride == (2, 2)
-        and module.padding == (1, 1)
+        and module.stride == (stride, stride)
+        and module.padding == (padding, padding)
         and module.output_padding == (0, 0)
         and module.dilation == (1, 1)
         and module.groups == 1
     )
+
+
+def is_stride2_deconv(module: nn.Module) -> bool:
+    """A plain 2-D transposed conv that doubles the size: kernel 4, stride 2, padding 1."""
+    return _plain_deconv(module, 2, 1) and module.kernel_size == (4, 4)
 
 
 def _is_projection(module: nn.Module) -> bool:
-    return (
-        isinstance(module, nn.ConvTranspose2d)
-        and module.stride == (1, 1)
-        and module.padding == (0, 0)
-        and module.output_padding == (0, 0)
-        and module.dilation == (1, 1)
-        and module.groups == 1
-    )
+    return _plain_deconv(module, 1, 0)
 
 
 def _rewrite_sequential(
