@@ -34,7 +34,7 @@ def class_prior(labels: torch.Tensor, num_classes: int) -> tuple[float, ...]:
 def _bounds(prior: Sequence[float] | torch.Tensor) -> torch.Tensor:
     """[K + 1] cumulative bounds 0 = c₀ < c₁ < ... < c_K = 1 of the prior."""
     p = torch.as_tensor(prior, dtype=torch.float64)
-    cum = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(p, 0)])
+    cum = torch.cat([p.new_zeros(1), torch.cumsum(p, 0)])
     cum[-1] = 1.0
     return cum
 
@@ -55,6 +55,7 @@ def z_for_classes(
     """z₀ [B] with `classes_from_z(z₀) == labels`: Φ⁻¹ of a point of each label's interval.
 
     `u` [B] are uniforms in [0, 1); for labels drawn at the prior's rates the z₀ are N(0, 1).
+    A float64 tensor `prior` on the labels' device costs no host-to-device copy per call.
     """
     cum = _bounds(prior).to(labels.device)
     lo, hi = cum[labels], cum[labels + 1]

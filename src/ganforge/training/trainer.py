@@ -216,6 +216,8 @@ class GANTrainer:
         if device.type == "cuda" and self.dist.enabled:
             device = torch.device("cuda", self.dist.local_rank)
         self.device = device
+        # The latent class's shares, on the device once: each step draws z₀ from them.
+        self._class_prior = torch.tensor(spec.class_prior, dtype=torch.float64, device=device)
         # amp / channels_last / compile per device, by measurement: `training.device_policy`.
         self.device_choices = choose_device_settings(
             device.type,
@@ -385,7 +387,7 @@ class GANTrainer:
             labels = torch.cat([labels[:half], labels[:half], labels[2 * half :]])
         if self.spec.latent_class:
             u = torch.rand(n, device=self.device)
-            z[:, 0] = z_for_classes(labels, self.spec.class_prior, u)
+            z[:, 0] = z_for_classes(labels, self._class_prior, u)
         return z, labels
 
     def generate(
