@@ -40,12 +40,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_BATCH, TARGET_SPEEDUP, PARITY_ATOL = 64, 2.0, 1e-4
@@ -164,8 +164,31 @@ def _generator(args):
     return G, spec, f"untrained, {kind}"
 
 
-def _median(times: list[float]) -> float:
-    return statistics.median(times)
+def _multiply_adds(G, nz: int) -> tuple[int, int]:
+    """(all, in stride-2 ConvTranspose layers): multiply-adds of one sample through G."""
+    import torch
+
+    from ganforge.export.rewrite import is_stride2_deconv
+
+    counts = {"all": 0, "stride2": 0}
+
+    def count(module, inputs, output) -> None:
+        if isinstance(module, torch.nn.Linear):
+            macs = module.in_features * module.out_features
+        elif isinstance(module, torch.nn.ConvTranspose2d):  # every input pixel, every tap
+            macs = inputs[0][0].numel() * module.weight[0].numel() // module.groups
+        else:  # Conv2d: every output pixel, every tap
+            macs = output[0].numel() * module.weight[0].numel()
+        counts["all"] += macs
+        counts["stride2"] += macs if is_stride2_deconv(module) else 0
+
+    kinds = (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    hooks = [m.register_forward_hook(count) for m in G.modules() if isinstance(m, kinds)]
+    with torch.inference_mode():
+        G(torch.zeros(1, nz))
+    for hook in hooks:
+        hook.remove()
+    return counts["all"], counts["stride2"]
 
 
 def _table(title: str, runs: dict[str, dict[str, list[float]]], batches: list[int]) -> None:
@@ -174,17 +197,17 @@ def _table(title: str, runs: dict[str, dict[str, list[float]]], batches: list[in
     print(f"{'':<12}" + "".join(f"{'batch ' + str(b):>18}" for b in batches))
     for name, times in runs.items():
         cells = [
-            f"{_median(times[str(b)]) * 1e3:.2f} [{min(times[str(b)]) * 1e3:.2f}]" for b in batches
+            f"{median(times[str(b)]) * 1e3:.2f} [{min(times[str(b)]) * 1e3:.2f}]" for b in batches
         ]
         print(f"{name:<12}" + "".join(f"{c:>18}" for c in cells))
     print("speed-up on eager / on eager-tuned (medians)")
     for name in [*FILES, "ganforge"]:
         cells = []
         for b in batches:
-            ort = _median(runs[name][str(b)])
+            ort = median(runs[name][str(b)])
             cells.append(
-                f"{_median(runs['eager'][str(b)]) / ort:.2f}× / "
-                f"{_median(runs['eager-tuned'][str(b)]) / ort:.2f}×"
+                f"{median(runs['eager'][str(b)]) / ort:.2f}× / "
+                f"{median(runs['eager-tuned'][str(b)]) / ort:.2f}×"
             )
         print(f"{name:<12}" + "".join(f"{c:>18}" for c in cells))
 
@@ -251,6 +274,15 @@ def main() -> None:
         f"{args.calls} calls"
     )
     print("parity max |ORT − torch|: " + ", ".join(f"{k} {v:.2g}" for k, v in parity.items()))
+    macs, stride2 = _multiply_adds(G, spec.nz)
+    rate = ""
+    if 1 in runs and TARGET_BATCH in args.batches:
+        rate_g = macs * TARGET_BATCH / median(runs[1]["ort"][str(TARGET_BATCH)]) / 1e9
+        rate = f"; ort on one thread at batch {TARGET_BATCH}: {rate_g:.0f} G/s"
+    print(
+        f"multiply-adds per sample: {macs / 1e6:.2f} M, {100 * stride2 / macs:.0f} % in the "
+        f"stride-2 ConvTranspose layers{rate}"
+    )
     for threads, table in runs.items():
         _table(f"wall-clock, {threads} thread(s) each", table, args.batches)
     if any(cpu["ort"].values()):
@@ -274,12 +306,12 @@ def _verdicts(runs: dict, parity: dict[str, float]) -> None:
     for name in ("ort", "ganforge"):
         for base in EAGER:
             ratios = {
-                f"{t} thread(s)": _median(table[base][b]) / _median(table[name][b])
+                f"{t} thread(s)": median(table[base][b]) / median(table[name][b])
                 for t, table in runs.items()
             }
             if len(runs) > 1:
-                best_base = min(_median(table[base][b]) for table in runs.values())
-                best_ort = min(_median(table[name][b]) for table in runs.values())
+                best_base = min(median(table[base][b]) for table in runs.values())
+                best_ort = min(median(table[name][b]) for table in runs.values())
                 ratios["each at its best"] = best_base / best_ort
             ok = min(ratios.values()) >= TARGET_SPEEDUP and parity[name] <= PARITY_ATOL
             cells = ", ".join(f"{r:.2f}× ({label})" for label, r in ratios.items())

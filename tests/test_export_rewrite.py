@@ -167,6 +167,7 @@ def test_latency_bench_times_every_contender_in_its_own_worker():
         for cells in rows.values():  # batch 1 and 64: "median [best]" in ms
             assert len(cells) == 4 and all(float(c.strip("[]")) > 0 for c in cells), out
     assert "parity max |ORT − torch|: ort " in out
+    assert re.search(r"multiply-adds per sample: \d+\.\d\d M, \d+ % in the stride-2", out), out
     # the verdicts name the measured ratios against both baselines, whichever way they fall
     for line in ("ort ÷ eager:", "ort ÷ eager-tuned:", "ganforge ÷ eager:"):
         assert re.search(re.escape(line) + r" \d+\.\d\d× \(1 thread\(s\)\)", out), out

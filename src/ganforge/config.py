@@ -225,8 +225,9 @@ class ExportConfig(Options):
     fp32 file must agree within `atol`, the optional fp16 file (`fp16: true`, written to
     models/generator_fp16.onnx for GPUs) within `fp16_atol`. `latency_repeats` timed calls per
     batch size (1 and 64) for the ORT vs eager latency in metrics/export.json. `rewrite`: the
-    exact graph rewrites made before export (`ganforge.export.rewrite`); "projection", the
-    fastest on the CPU by bench/onnx_latency.py, exports DCGAN's first layer as one Gemm.
+    exact graph rewrites made before export (`ganforge.export.rewrite`); "projection", faster
+    on the CPU than "none" or "subpixel" in bench/onnx_latency.py, exports DCGAN's first layer
+    as one Gemm.
     """
 
     opset: int = Field(18, ge=13, le=23)
