@@ -1,6 +1,6 @@
-"""README's "Comparing runs", followed on a fresh clone: baseline, experiments, a queued sweep.
+"""docs/guide.md's "Comparing runs", followed on a fresh clone: baseline, experiments, a sweep.
 
-One module-scoped clone with tiny params: `dvc repro`, commit the baseline (README step), then
+One module-scoped clone with tiny params: `dvc repro`, commit the baseline (guide step), then
 a one-param experiment and a sweep of three queued experiments, each its own MLflow run named
 after it; the registry's champion loads with mlflow.pyfunc.
 """
@@ -27,7 +27,7 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
     env = env_for(f"sqlite:///{base / 'mlflow.db'}")
     work = make_clone(base / "repo", env)
     run(dvc("repro"), work, env)
-    # README: commit the default run as the baseline.
+    # docs/guide.md: commit the default run as the baseline.
     commit_all(work, env, "baseline: default run")
     status = run(["git", "status", "--porcelain"], work, env).stdout
     assert status == "", f"the baseline left files out of git:\n{status}"

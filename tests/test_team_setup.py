@@ -1,4 +1,4 @@
-"""README's "Team set-up", with real parts on loopback.
+"""docs/team.md's "Team set-up", with real parts on loopback.
 
 A throwaway PostgreSQL cluster (Debian's postgresql) backs `mlflow server` with a served
 artifact root; two clones run the pipeline against it at the same time and both runs land
@@ -94,7 +94,7 @@ def postgres() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`mlflow server` on the cluster with a served artifact root (README's command)."""
+    """`mlflow server` on the cluster with a served artifact root (docs/team.md's command)."""
     artifacts = tmp_path_factory.mktemp("mlflow-artifacts")
     port = _free_port()
     proc = subprocess.Popen(
@@ -149,7 +149,7 @@ def test_two_clones_log_to_one_server_and_share_outs_through_a_dvc_remote(
     ))  # fmt: skip
     assert any(local.rglob("*.onnx"))
 
-    # README: the DVC remote, then commit and share the lock file through git.
+    # docs/team.md: the DVC remote, then commit and share the lock file through git.
     remote = tmp_path / "dvc-remote"
     run(dvc("remote", "add", "-d", "storage", str(remote)), one, env)
     run(dvc("push"), one, env)

@@ -39,7 +39,7 @@ TINY: dict[str, Any] = {
     },
     "export": {"parity_batches": [1, 2], "latency_repeats": 1},
 }
-# What a clone holds that the stages need (README, tests and benchmarks are not needed).
+# What a clone holds that the stages need (README, docs, tests and benchmarks are not needed).
 TRACKED = ("dvc.yaml", "pipeline", "src", ".dvcignore", "plots_page", ".gitignore")
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
 
