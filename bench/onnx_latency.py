@@ -5,7 +5,7 @@
         [--calls 20] [--batches 1 64 256]
 
 The generator is params.yaml's default on digits (nz, ngf and image size from params.yaml;
-a latent class over 10 classes, as `train.latent_class: auto` gives on labelled data), with
+a latent class over 10 classes, as `train.labels: auto` gives on labelled data), with
 weights spread wider than DCGAN's init and BatchNorm statistics drawn at random so that the
 parity check sees images, not a flat grey (the cost of a forward pass does not depend on the
 weights' values). `--checkpoint` benches a trained generator.pt instead; `--classes 0` the
@@ -140,6 +140,7 @@ def _generator(args):
 
     from ganforge.models import GeneratorSpec, build_generator
     from ganforge.models.checkpoint import load_generator
+    from ganforge.recipe import DataFacts
     from pipeline.params import load_params
 
     if args.checkpoint:
@@ -147,9 +148,11 @@ def _generator(args):
         return G, spec, f"{args.checkpoint} ({extra['weights']} weights)"
     params = load_params(ROOT / "params.yaml")
     size = args.image_size or params.prepare.image_size
-    ngf, classes = args.ngf or params.train.ngf, args.classes
+    # params.yaml's recipe on the default data: the bundled digits' 1 257 training images
+    train = params.train.resolve(DataFacts((1, size, size), 1257, 10)).config
+    ngf, classes = args.ngf or train.ngf, args.classes
     spec = GeneratorSpec(
-        arch="dcgan", nz=params.train.nz, sample_shape=(1, size, size), ngf=ngf, ndf=ngf,
+        arch="dcgan", nz=train.nz, sample_shape=(1, size, size), ngf=ngf, ndf=ngf,
         num_classes=classes, class_prior=(1.0 / classes,) * classes if classes else (),
     )  # fmt: skip
     torch.manual_seed(0)

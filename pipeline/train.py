@@ -21,6 +21,7 @@ from ganforge.data import DataError, load_meta, load_split
 from ganforge.device import resolve_device
 from ganforge.metrics import ClassifierFeatureNet
 from ganforge.models import save_generator
+from ganforge.recipe import DataFacts
 from ganforge.training import (
     Callback,
     GaussianJSD,
@@ -124,7 +125,7 @@ def _log_dataset(meta: dict[str, Any]) -> None:
 
 
 def _quality_monitor(
-    params: Any, meta: dict[str, Any], labels: Any, device: Any
+    params: Any, config: Any, meta: dict[str, Any], labels: Any, device: Any
 ) -> tuple[QualityMonitor | None, str | None]:
     """The validation monitor for this data (FID, mode quality or JSD), or None and why not.
 
@@ -134,7 +135,6 @@ def _quality_monitor(
     """
     import torch
 
-    config = params.train
     if config.fid_every == 0:
         return None, "train.fid_every is 0"
     prior = None
@@ -171,10 +171,12 @@ def _quality_monitor(
 def main() -> None:
     log = setup_logging()
     params = load_params()
-    config = params.train
     require_upstream(PREPARED_DIR)
     try:
         meta = load_meta(PREPARED_DIR)
+        recipe = params.train.resolve(DataFacts.from_meta(meta))
+        config = recipe.config
+        log.info("train: %s", recipe.summary())
         train = load_split(PREPARED_DIR, "train")
         labels = train.labels if len(train) and int(train.labels.min()) >= 0 else None
         spec = make_spec(
@@ -191,7 +193,9 @@ def main() -> None:
     except ValueError as err:
         raise StageError(f"train.device = {config.device!r}: {err}") from None
     try:
-        monitor, no_monitor = _quality_monitor(params, meta, labels, resolve_device(config.device))
+        monitor, no_monitor = _quality_monitor(
+            params, config, meta, labels, resolve_device(config.device)
+        )
     except (DataError, ValueError) as err:
         raise StageError(f"train: {err}") from None
     if monitor is None:
@@ -208,7 +212,7 @@ def main() -> None:
     if dist.is_main:
         SAMPLES_DIR.mkdir(parents=True, exist_ok=True)  # a DVC out even before the first grid
     run_ctx = (
-        mlflow_run("train", params.mlflow.experiment, _run_name(params, meta, spec.arch))
+        mlflow_run("train", params.mlflow.experiment, _run_name(params, config, meta, spec.arch))
         if dist.is_main
         else contextlib.nullcontext()
     )
@@ -226,7 +230,7 @@ def main() -> None:
                     {
                         "seed": params.seed,
                         "prepare": params.prepare.model_dump(mode="json"),
-                        "train": config.model_dump(mode="json"),
+                        "train": {**config.model_dump(mode="json"), "recipe": recipe.name},
                     }
                 )
             )
@@ -264,6 +268,7 @@ def main() -> None:
             "dataset": meta.get("dataset"),
             "class_names": list(meta.get("classes") or []),
             "train_config": config.model_dump(mode="json"),
+            "recipe": recipe.name,
             "seed": params.seed,
             "step": kept["kept_step"],
             "epoch": result.epoch,
@@ -284,6 +289,9 @@ def main() -> None:
             "amp": result.amp,
             "channels_last": result.channels_last,
             "resumed_from_step": result.resumed_from,
+            "budget": result.budget,
+            "recipe": {"name": recipe.name, "reasons": recipe.reasons},
+            "train_config": config.model_dump(mode="json"),
             **kept,
             "warnings": health.warnings + (monitor.warnings if monitor else []),
         }
@@ -338,10 +346,11 @@ def _round(value: float | None) -> float | None:
     return round(value, 3) if value is not None else None
 
 
-def _run_name(params: Any, meta: dict[str, Any], arch: str) -> str:
+def _run_name(params: Any, cfg: Any, meta: dict[str, Any], arch: str) -> str:
     """`mlflow.run_name`, else the DVC experiment's name, else e.g. `digits-dcgan-ns-s0`."""
-    cfg = params.train
-    fallback = default_run_name(meta.get("dataset"), arch, cfg.loss, params.seed, cfg.conditional)
+    fallback = default_run_name(
+        meta.get("dataset"), arch, cfg.loss, params.seed, cfg.labels == "conditional"
+    )
     return run_name_for(params.mlflow.run_name, fallback)
 
 

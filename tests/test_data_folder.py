@@ -55,7 +55,10 @@ def hostile(tmp_path: Path) -> Path:
 
 
 def _config(root: Path, **options) -> PrepareConfig:
-    defaults = {"val_fraction": 0.1, "test_fraction": 0.2, "image_size": 16, "chunk_size": 16}
+    defaults = {
+        "val_fraction": 0.1, "test_fraction": 0.2, "image_size": 16, "chunk_size": 16,
+        "channels": 1,
+    }  # fmt: skip
     return PrepareConfig(dataset="image_folder", root=str(root), **{**defaults, **options})
 
 
@@ -112,6 +115,16 @@ def test_flat_folder_is_unlabelled_rgb(tmp_path: Path) -> None:
     assert meta["classes"] == [] and meta["num_classes"] == 0
     train = load_split(tmp_path / "p", "train")
     assert train.data.shape[1:] == (3, 16, 16) and (train.labels == -1).all()
+
+
+@pytest.mark.parametrize(("mode", "channels"), [("RGB", 3), ("L", 1), ("I;16", 1)])
+def test_channels_auto_keeps_the_folder_s_own(tmp_path: Path, mode: str, channels: int) -> None:
+    for i in range(10):
+        _png(tmp_path / "flat" / f"{i:02d}.png", 50 + i, mode=mode)
+    config = _config(tmp_path / "flat", channels="auto")
+    meta = prepare_dataset(config, seed=0, out_dir=tmp_path / "p")
+    assert meta["channels"] == channels
+    assert load_split(tmp_path / "p", "train").data.shape[1] == channels
 
 
 def test_centre_crop_keeps_the_middle(tmp_path: Path) -> None:

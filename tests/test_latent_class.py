@@ -95,27 +95,27 @@ def test_a_bad_class_prior_is_refused(prior, match) -> None:
         _spec(class_prior=prior)
 
 
-def test_make_spec_auto_turns_latent_class_on_for_labelled_images_only() -> None:
+def test_make_spec_labels_auto_is_latent_for_labelled_images_only() -> None:
     labels = torch.tensor([0, 1, 1, 2, 2, 2])
-    cfg = TrainConfig(ngf=4, ndf=4, nz=8, latent_class="auto")
+    cfg = TrainConfig(ngf=4, ndf=4, nz=8, labels="auto")
     spec = make_spec(cfg, (1, 16, 16), 3, ("a", "b", "c"), labels)
     assert spec.class_prior == pytest.approx((1 / 6, 2 / 6, 3 / 6))
-    # toy points, no labels, an explicit false, a cGAN: off
+    # toy points, no labels, labels: none, a cGAN: no latent class
     assert not make_spec(cfg, (2,), 3, (), labels).latent_class
     assert not make_spec(cfg, (1, 16, 16), 0, (), None).latent_class
     off = TrainConfig(ngf=4, ndf=4, nz=8)  # the library's default: a label-free GAN
     assert make_spec(off, (1, 16, 16), 3, (), labels).num_classes == 0
-    cgan = TrainConfig(ngf=4, ndf=4, nz=8, conditional=True, latent_class="auto")
+    cgan = TrainConfig(ngf=4, ndf=4, nz=8, labels="conditional")
     assert make_spec(cgan, (1, 16, 16), 3, (), labels).conditional
 
 
-def test_latent_class_true_needs_labels_and_excludes_conditional() -> None:
+def test_labels_latent_needs_labels_and_labels_is_one_choice() -> None:
     with pytest.raises(ValueError, match="no class labels"):
-        make_spec(TrainConfig(latent_class=True), (1, 16, 16), 0, (), None)
-    with pytest.raises(ValueError, match="set one of them to false"):
-        TrainConfig(latent_class=True, conditional=True)
-    with pytest.raises(ValueError, match="allowed: auto, true or false"):
-        TrainConfig(latent_class="yes")
+        make_spec(TrainConfig(labels="latent"), (1, 16, 16), 0, (), None)
+    with pytest.raises(ValueError, match="no class labels"):
+        make_spec(TrainConfig(labels="conditional"), (1, 16, 16), 0, (), None)
+    with pytest.raises(ValueError, match="'auto', 'none', 'conditional' or 'latent'"):
+        TrainConfig(labels="yes")
 
 
 def test_training_shows_d_each_fake_with_the_class_g_drew_from_z() -> None:
@@ -125,7 +125,7 @@ def test_training_shows_d_each_fake_with_the_class_g_drew_from_z() -> None:
     x = torch.randint(0, 256, (64, 1, 16, 16), dtype=torch.uint8, generator=gen)
     y = torch.tensor([0] * 8 + [1] * 16 + [2] * 40)
     cfg = TrainConfig(nz=8, ngf=4, ndf=4, batch_size=16, max_steps=2, device="cpu",
-                      latent_class=True, ema_decay=None)  # fmt: skip
+                      labels="latent", ema_decay=None)  # fmt: skip
     spec = make_spec(cfg, (1, 16, 16), 3, (), y)
     trainer = GANTrainer(cfg, spec, x, y, seed=0)
     seen: dict[str, list[torch.Tensor]] = {"g": [], "d": []}

@@ -260,7 +260,7 @@ def test_pacgan_batch_not_divisible_is_refused_at_config_time() -> None:
     with pytest.raises(ValidationError, match="batch_size = 10 is not a multiple of pack = 4"):
         TrainConfig(batch_size=10, pack=4)
     with pytest.raises(ValidationError, match="unconditional"):
-        TrainConfig(pack=2, conditional=True)
+        TrainConfig(pack=2, labels="conditional")
 
 
 def test_spectral_norm_bounds_the_top_singular_value_of_every_d_layer() -> None:

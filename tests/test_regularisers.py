@@ -175,7 +175,7 @@ def test_mode_seeking_pairs_fakes_of_one_class_and_trains() -> None:
     x = torch.randint(0, 256, (64, 1, 16, 16), dtype=torch.uint8)
     y = torch.arange(64) % 4
     cfg = TrainConfig(nz=8, ngf=4, ndf=4, batch_size=16, max_steps=2, device="cpu",
-                      latent_class=True, mode_seeking=1.0)  # fmt: skip
+                      labels="latent", mode_seeking=1.0)  # fmt: skip
     trainer = GANTrainer(cfg, make_spec(cfg, (1, 16, 16), 4, (), y), x, y, seed=0)
     z, labels = trainer.latents(16, y[:16])
     assert torch.equal(labels[:8], labels[8:]) and torch.equal(labels[:8], y[:8])

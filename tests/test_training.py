@@ -71,7 +71,7 @@ def test_killed_run_resumes_to_the_same_weights(
         max_steps=7,
         checkpoint_every=3,
         instance_noise=0.1,
-        conditional=True,
+        labels="conditional",
         label_smoothing=0.1,
         ngf=8,
         ndf=8,
@@ -167,7 +167,7 @@ def test_callbacks_write_history_and_sample_grids(images, tmp_path: Path) -> Non
     [
         dict(loss="minimax", optimizer="sgd", lr_d=0.01, lr_g=0.01, d_steps=2),
         dict(loss="hinge", ema_decay=None, channels_last=False),
-        dict(conditional=True, amp="bf16"),  # bf16 autocast runs on CPU too
+        dict(labels="conditional", amp="bf16"),  # bf16 autocast runs on CPU too
     ],
 )
 def test_options_train(images, overrides) -> None:

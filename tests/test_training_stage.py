@@ -75,12 +75,24 @@ def test_train_stage_writes_its_outs(workspace: Path) -> None:
     assert metrics["kept"] == "last" and metrics["quality_measure"] is None
     for key in ("loss_d", "loss_g", "d_real", "d_fake", "epochs", "train_seconds"):
         assert key in metrics
+    # auto filled what params.yaml left out, from the recipe of labelled images, and says why
+    assert (
+        metrics["recipe"]["name"] == "dcgan" and metrics["budget"] == "20 steps from max_steps 20"
+    )
+    reasons = metrics["recipe"]["reasons"]
+    assert reasons["labels"].startswith("labelled images") and reasons["lr_g"] == "recipe dcgan"
+    assert "ngf" not in reasons  # set in params.yaml: the user's value wins
+    assert metrics["train_config"]["labels"] == "latent" and metrics["train_config"]["ngf"] == 8
 
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{workspace / 'mlflow.db'}")
     logged = mlflow.get_run(run["run_id"])
     assert logged.data.params["train.ngf"] == "8" and logged.data.params["seed"] == "0"
+    # the resolved recipe, not "auto", is what mlflow ui shows
+    assert logged.data.params["train.lr_g"] == "0.0004" and logged.data.params["train.recipe"] == (
+        "dcgan"
+    )
     assert {"loss_d", "loss_g", "d_real", "d_fake", "grad_norm_g", "images_per_s"} <= set(
         logged.data.metrics
     )
@@ -107,7 +119,7 @@ def test_train_stage_turns_bad_options_into_stage_errors(workspace: Path) -> Non
     from pipeline import train
 
     params = yaml.safe_load((workspace / "params.yaml").read_text())
-    params["train"]["conditional"] = True
+    params["train"]["labels"] = "conditional"
     params["train"]["model"] = "dcgan"
     params["train"]["batch_size"] = 5000
     (workspace / "params.yaml").write_text(yaml.safe_dump(params))

@@ -23,6 +23,68 @@ Device = Literal["auto", "cpu", "cuda"] | str
 Rewrite = Literal["none", "projection", "subpixel"]
 
 
+# How a conditional discriminator reads the label: a projection term on its logit
+# (Miyato & Koyama 2018) or one-hot labels joined to its input (Mirza & Osindero 2014).
+Conditioning = Literal["projection", "concat"]
+# How a dcgan discriminator normalises its hidden layers.
+DNorm = Literal["batch", "spectral", "none"]
+# How a dcgan generator doubles its size: stride-2 transposed convs (Radford et al.) or
+# bilinear resize + 3×3 conv (Odena et al. 2016).
+GUpsample = Literal["transpose", "resize"]
+
+
+class ArchOptions(BaseModel):
+    """The options that shape G and D: the one home of their names, defaults and checks.
+
+    Defaults are the papers' (Radford et al. 2015 for dcgan; the mlp's hidden widths share
+    ngf / ndf). `ganforge.config.TrainConfig` (params.yaml's `train:` section) and
+    `GeneratorSpec` (what a checkpoint records) both inherit these fields, so a new option or
+    mode is declared once.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    nz: int = Field(100, ge=1)
+    # dcgan: base widths of G / D; mlp: widths of the hidden layers of G / D.
+    ngf: int = Field(64, ge=1)
+    ndf: int = Field(64, ge=1)
+    # mlp G and D: hidden layers each (2: Goodfellow et al.'s nets; the PacGAN / VEEGAN toy
+    # nets use 3-4). Ignored by dcgan.
+    mlp_layers: int = Field(2, ge=1)
+    # mlp D (Goodfellow et al. 2014): maxout pieces per unit (0: LeakyReLU units), dropout on
+    # its hidden units and on its input (the paper's MNIST net used 0.2). Ignored by dcgan.
+    maxout_pieces: int = Field(5, ge=0)
+    dropout: float = Field(0.5, ge=0.0, lt=1.0)
+    input_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    # How a conditional D reads the label (ignored when unconditional).
+    d_conditioning: Conditioning = "projection"
+    # dcgan D only: normalisation (batch: Radford et al.; spectral: Miyato et al. 2018; none),
+    # minibatch-stddev group size (Karras et al. 2018; 0: off).
+    d_norm: DNorm = "batch"
+    mbstd_group: int = Field(0, ge=0)
+    # PacGAN (Lin et al. 2018): D judges `pack` samples at once, stacked along channels (dcgan)
+    # or joined end to end (mlp). 1: off.
+    pack: int = Field(1, ge=1)
+    # dcgan G only: how each stage doubles the size (see GUpsample).
+    g_upsample: GUpsample = "transpose"
+
+    @field_validator("mbstd_group")
+    @classmethod
+    def _group_has_a_spread(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("mbstd_group = 1 has no spread to measure: use 2 or more, or 0")
+        return value
+
+    @field_validator("maxout_pieces")
+    @classmethod
+    def _maxout_is_not_linear(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError(
+                "maxout_pieces = 1 makes linear units: use 2 or more, or 0 (LeakyReLU)"
+            )
+        return value
+
+
 class PrepareConfig(Options):
     """How `prepare` turns a data source into the prepared tensor store."""
 
@@ -40,7 +102,9 @@ class PrepareConfig(Options):
     root: str = "data/raw"
     download: bool = False
     image_size: int = Field(32, ge=8, le=1024)
-    channels: Literal[1, 3] = 1
+    # 1 (grey) or 3 (RGB) converts every image; auto keeps the data set's own (an image folder
+    # is RGB when its files are in colour).
+    channels: Literal["auto", 1, 3] = "auto"
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     strict: bool = False
@@ -73,34 +137,25 @@ class ClassifierConfig(Options):
     device: Device = "auto"
 
 
-class TrainConfig(Options):
-    """The GAN, its objective and the training loop."""
+# How a GAN uses the data's class labels: none (unconditional, as Radford et al.), conditional
+# (a cGAN: G and D are told the label, Mirza & Osindero 2014), latent (D is told the label, G
+# draws its class from z at the data's class shares, so it stays z-in / image-out). "auto" is
+# resolved with the rest of the recipe (`ganforge.recipe`).
+Labels = Literal["auto", "none", "conditional", "latent"]
+
+
+class TrainConfig(Options, ArchOptions):
+    """The GAN, its objective and the training loop.
+
+    The defaults are the papers' (Radford et al.'s DCGAN: Adam 2e-4, beta1 0.5, batch 128, no
+    regulariser; the architecture's in `ArchOptions`). The recipes measured on real runs live
+    in `ganforge.recipe`, which params.yaml's `auto` values ask for; explicit values win.
+    """
 
     # auto: dcgan for images, mlp for points (toy data), resolved when the spec is built and
     # saved resolved with the generator; dcgan / mlp force one.
     model: Literal["auto", "dcgan", "mlp"] = "auto"
-    conditional: bool = False
-    # Latent class: train with the data's labels (a conditional D, and G told the label), but G
-    # draws its class from z at the data's class shares, so it stays z-in / image-out like an
-    # unconditional G. auto: on for labelled images when `conditional` is false, off otherwise
-    # (label-free data, toy points); false (the library's default): a label-free GAN, as
-    # Radford et al.'s DCGAN.
-    latent_class: Literal["auto"] | bool = False
-    # How a conditional D reads the label: "projection" (Miyato & Koyama 2018) or "concat"
-    # (one-hot labels joined to D's input, Mirza & Osindero 2014). Unused when unconditional.
-    d_conditioning: Literal["projection", "concat"] = "projection"
-    nz: int = Field(100, ge=1)
-    # dcgan: base widths of G / D; mlp: widths of the hidden layers of G / D.
-    ngf: int = Field(64, ge=1)
-    ndf: int = Field(64, ge=1)
-    # mlp G and D: hidden layers each (2: Goodfellow et al.'s nets; the PacGAN / VEEGAN toy
-    # nets use 3-4). Ignored by dcgan.
-    mlp_layers: int = Field(2, ge=1)
-    # mlp D (Goodfellow et al. 2014): maxout pieces per unit (0: LeakyReLU), hidden dropout.
-    maxout_pieces: int = Field(5, ge=0)
-    dropout: float = Field(0.5, ge=0.0, lt=1.0)
-    # mlp D: dropout on its input (the paper's MNIST net used 0.2; ruinous on 1-D toy data).
-    input_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    labels: Labels = "none"
     loss: Literal["non_saturating", "minimax", "hinge"] = "non_saturating"
     d_steps: int = Field(1, ge=1)
     optimizer: Literal["adam", "sgd"] = "adam"
@@ -109,36 +164,27 @@ class TrainConfig(Options):
     beta1: float = Field(0.5, ge=0.0, lt=1.0)
     beta2: float = Field(0.999, ge=0.0, lt=1.0)
     momentum: float = Field(0.5, ge=0.0, lt=1.0)
-    batch_size: int = Field(64, ge=1)
-    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(128, ge=1)
+    # Length: thousands of real images shown to D (StyleGAN's kimg), so a length means the same
+    # on any data size. `epochs` (passes over the training split), when set, replaces it;
+    # `max_steps` (generator steps), when set, replaces both (`training_steps`).
+    kimg: float = Field(256.0, gt=0.0)
+    epochs: int | None = Field(None, ge=1)
     max_steps: int | None = Field(None, ge=1)
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5)
     instance_noise: float = Field(0.0, ge=0.0)
-    ema_decay: float | None = Field(0.999, gt=0.0, lt=1.0)
+    ema_decay: float | None = Field(None, gt=0.0, lt=1.0)
     # DiffAugment (Zhao et al. 2020): transforms applied to D's inputs, real and fake, in both
     # steps (images only; toy points pass untouched). Empty: D sees the images as they are
     # (Radford et al.'s original).
-    augment: list[Literal["color", "translation", "cutout"]] = Field(
-        default_factory=lambda: ["translation", "cutout"]
-    )
+    augment: list[Literal["color", "translation", "cutout"]] = Field(default_factory=list)
     # R1 penalty (Mescheder et al. 2018): gamma/2 E||grad_x D(x)||^2 on real data, computed
     # every `r1_every` steps and scaled by it (lazy regularisation, Karras et al. 2020). 0: off.
-    r1_gamma: float = Field(0.1, ge=0.0)
+    r1_gamma: float = Field(0.0, ge=0.0)
     r1_every: int = Field(8, ge=1)
     # Mode seeking (MSGAN, Mao et al. 2019): weight of 1/(image distance / latent distance) over
     # pairs of G's samples that share a label, added to G's loss. 0: off.
     mode_seeking: float = Field(0.0, ge=0.0)
-    # dcgan D's normalisation: batch (Radford et al.), spectral (Miyato et al. 2018) or none.
-    d_norm: Literal["batch", "spectral", "none"] = "batch"
-    # Minibatch standard deviation (Karras et al. 2018): groups of this size give D one extra
-    # feature map at its 4x4 stage. 0: off.
-    mbstd_group: int = Field(0, ge=0)
-    # PacGAN (Lin et al. 2018): D judges `pack` samples at once, stacked along channels (dcgan)
-    # or joined end to end (mlp). 1: off.
-    pack: int = Field(1, ge=1)
-    # dcgan G: stride-2 transposed convs (transpose, Radford et al.) or bilinear x2 + 3x3 conv
-    # (resize, Odena et al. 2016) at each doubling of the image size.
-    g_upsample: Literal["transpose", "resize"] = "transpose"
     device: Device = "auto"
     # auto: chosen per device by measurement (`ganforge.training.device_policy`): fp32 with
     # TF32 and NCHW on CUDA, fp32 with channels_last on CPU; compile never meets
@@ -155,7 +201,7 @@ class TrainConfig(Options):
     fid_samples: int = Field(500, ge=2)
     keep: Literal["best", "last"] = "best"
 
-    @field_validator("channels_last", "latent_class", mode="before")
+    @field_validator("channels_last", mode="before")
     @classmethod
     def _auto_or_bool(cls, value: object) -> object:
         # Strict: "on", 1 or "yes" would pass as booleans in pydantic's lax mode.
@@ -164,7 +210,7 @@ class TrainConfig(Options):
         raise ValueError("allowed: auto, true or false")
 
     @model_validator(mode="after")
-    def _smoothing_needs_cross_entropy(self) -> TrainConfig:
+    def _options_agree(self) -> TrainConfig:
         if self.loss == "hinge" and self.label_smoothing > 0:
             raise ValueError(
                 f"label_smoothing = {self.label_smoothing:g} has no meaning for the hinge loss: "
@@ -175,28 +221,17 @@ class TrainConfig(Options):
                 f"batch_size = {self.batch_size} is not a multiple of pack = {self.pack}: "
                 "PacGAN stacks `pack` samples per D input; pick a batch size divisible by it"
             )
-        if self.pack > 1 and self.conditional:
+        if self.pack > 1 and self.labels in ("conditional", "latent"):
             raise ValueError(
-                f"pack = {self.pack} is implemented for unconditional discriminators only: "
-                "set pack: 1 or conditional: false"
-            )
-        if self.latent_class is True and self.conditional:
-            raise ValueError(
-                "latent_class: true draws the class from z, conditional: true asks the caller "
-                "for it: set one of them to false"
-            )
-        if self.latent_class is True and self.pack > 1:
-            raise ValueError(
-                f"latent_class trains a conditional D, which pack = {self.pack} does not "
-                "support: set pack: 1 or latent_class: false"
-            )
-        if self.mbstd_group == 1:
-            raise ValueError("mbstd_group = 1 has no spread to measure: use 2 or more, or 0")
-        if self.model != "dcgan" and self.maxout_pieces == 1:
-            raise ValueError(
-                "maxout_pieces = 1 makes linear units: use 2 or more, or 0 (LeakyReLU)"
+                f"pack = {self.pack} is implemented for unconditional discriminators only, "
+                f"labels: {self.labels} trains a conditional one: set pack: 1 or labels: none"
             )
         return self
+
+    @property
+    def labelled(self) -> bool:
+        """Whether these options ask for the data's labels (a cGAN or a latent class)."""
+        return self.labels in ("conditional", "latent")
 
 
 class EvaluateConfig(Options):

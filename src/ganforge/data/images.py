@@ -127,6 +127,22 @@ def _decode_into(out: np.ndarray, path: str, size: int, channels: int) -> Failur
         return Failure(path, reason)
 
 
+# PIL modes that hold no colour: a folder of only these is grey.
+GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+
+
+def native_channels(paths: Sequence[str], probe: int = 64) -> int:
+    """3 when any of the first `probe` readable files is in colour, else 1 (headers only)."""
+    for path in paths[:probe]:
+        try:
+            with Image.open(path) as img:
+                if img.mode not in GREY_MODES:
+                    return 3
+        except (OSError, ValueError):
+            continue  # the decode pass reports it
+    return 1
+
+
 def decode_files(
     paths: Sequence[str],
     size: int,

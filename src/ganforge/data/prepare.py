@@ -160,9 +160,19 @@ def _prepare_points(config: PrepareConfig, seed: int, work: Path) -> dict[str, A
     }
 
 
+# `prepare.channels: auto`: each data set's own channels (an image folder is probed).
+NATIVE_CHANNELS = {"digits": 1, "mnist": 1, "fashion_mnist": 1, "cifar10": 3, "celeba": 3}
+
+
 def _open_source(config: PrepareConfig, skipped: _Skipped) -> sources.ImageSource:
     root = Path(config.root)
-    size, channels, chunk = config.image_size, config.channels, config.chunk_size
+    size, chunk = config.image_size, config.chunk_size
+    if config.channels != "auto":
+        channels = config.channels
+    elif config.dataset == "image_folder":
+        return sources.image_folder_source(root, size, None, config.workers, chunk, skipped)
+    else:
+        channels = NATIVE_CHANNELS[config.dataset]
     match config.dataset:
         case "digits":
             return sources.digits_source(size, channels, chunk)
@@ -227,7 +237,7 @@ def _prepare_images(
 ) -> dict[str, Any]:
     skipped = _Skipped(Path(config.root), config.strict)
     source = _open_source(config, skipped)
-    sample = (config.channels, config.image_size, config.image_size)
+    sample = (source.channels, config.image_size, config.image_size)
     row_bytes = int(np.prod(sample))
     total = source.total
     if total == 0:
@@ -305,7 +315,7 @@ def _prepare_images(
         "dataset": config.dataset,
         "kind": "images",
         "sample_shape": list(sample),
-        "channels": config.channels,
+        "channels": source.channels,
         "image_size": config.image_size,
         "dtype": "uint8",
         "value_range": [0, 255],

@@ -19,7 +19,13 @@ import torch
 
 from ganforge.data.errors import DataError
 from ganforge.data.images import DecodedChunk as Chunk
-from ganforge.data.images import Failure, decode_files, list_image_folder, transform_tensor
+from ganforge.data.images import (
+    Failure,
+    decode_files,
+    list_image_folder,
+    native_channels,
+    transform_tensor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +40,7 @@ class ImageSource:
     labels: np.ndarray  # int64 [total], -1 where unlabelled
     classes: list[str]
     chunks: Callable[[], Iterator[Chunk]]
+    channels: int  # of the images `chunks` yields
     official: np.ndarray | None = None  # int8 [total]: TRAIN/VAL/TEST where the set has splits
     problems: list[Failure] = field(default_factory=list)  # found before decoding
     drop_empty_classes: bool = False  # image folders: a class whose files all fail goes
@@ -67,6 +74,7 @@ def digits_source(size: int, channels: int, chunk_size: int) -> ImageSource:
         labels=bunch.target.astype(np.int64),
         classes=[str(int(c)) for c in bunch.target_names],
         chunks=_tensor_chunks(data, size, channels, chunk_size),
+        channels=channels,
         info={"source": "sklearn.datasets.load_digits"},
     )
 
@@ -153,6 +161,7 @@ def mnist_source(
         labels=labels,
         classes=list(parts[0].classes),
         chunks=_tensor_chunks(data, size, channels, chunk_size),
+        channels=channels,
         official=official.astype(np.int8),
         info={"source": f"torchvision.datasets.{cls.__name__}", "root": str(root)},
     )
@@ -190,6 +199,7 @@ def cifar10_source(
         labels=labels,
         classes=list(parts[0].classes),
         chunks=_tensor_chunks(data, size, channels, chunk_size),
+        channels=channels,
         official=official.astype(np.int8),
         info={"source": "torchvision.datasets.CIFAR10", "root": str(root)},
     )
@@ -239,6 +249,7 @@ def celeba_source(
         labels=np.full(len(paths), -1, dtype=np.int64),
         classes=[],
         chunks=chunks,
+        channels=channels,
         official=np.asarray(official, dtype=np.int8),
         info={"source": "torchvision.datasets.CelebA", "root": str(root)},
     )
@@ -247,12 +258,15 @@ def celeba_source(
 def image_folder_source(
     root: Path,
     size: int,
-    channels: int,
+    channels: int | None,
     workers: int,
     chunk_size: int,
     on_failure: Callable[[Failure], None] | None,
 ) -> ImageSource:
-    """A folder of images: class subfolders give labels (sorted names); a flat folder has none."""
+    """A folder of images: class subfolders give labels (sorted names); a flat folder has none.
+
+    `channels` None: the folder's own (`native_channels`: RGB when its files are in colour).
+    """
     if not root.exists():
         raise DataError(f"image folder {root} does not exist; set `prepare.root` to your images")
     if not root.is_dir():
@@ -270,14 +284,19 @@ def image_folder_source(
         for problem in problems:
             on_failure(problem)
 
+    if channels is None:
+        channels = native_channels(paths)
+    bands = channels
+
     def chunks() -> Iterator[Chunk]:
-        return decode_files(paths, size, channels, workers, chunk_size, on_failure)
+        return decode_files(paths, size, bands, workers, chunk_size, on_failure)
 
     return ImageSource(
         name="image_folder",
         labels=labels,
         classes=classes,
         chunks=chunks,
+        channels=channels,
         problems=problems,
         drop_empty_classes=True,
         info={"source": "image_folder", "root": str(root)},

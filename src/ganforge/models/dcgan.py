@@ -26,8 +26,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from ganforge.config import Conditioning, DNorm, GUpsample
 from ganforge.models.init import dcgan_init
-from ganforge.models.spec import Conditioning, DNorm, GUpsample, dcgan_levels
+from ganforge.models.spec import dcgan_levels
 
 # Widths double per halving of resolution, up to 8× ngf/ndf as in the paper's 64×64 net;
 # capped there so that 128 and 256 px nets stay trainable in memory.

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.models.spec import Conditioning
+from ganforge.config import Conditioning
 
 
 def _widths(hidden: int | Sequence[int]) -> list[int]:

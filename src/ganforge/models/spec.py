@@ -5,16 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-# How a conditional discriminator reads the label: a projection term on its logit
-# (Miyato & Koyama 2018) or one-hot labels joined to its input (Mirza & Osindero 2014).
-Conditioning = Literal["projection", "concat"]
-# How a dcgan discriminator normalises its hidden layers.
-DNorm = Literal["batch", "spectral", "none"]
-# How a dcgan generator doubles its size: stride-2 transposed convs (Radford et al.) or
-# bilinear resize + 3×3 conv (Odena et al. 2016).
-GUpsample = Literal["transpose", "resize"]
+from ganforge.config import ArchOptions
 
 
 def resolve_arch(arch: str, sample_shape: tuple[int, ...] | list[int]) -> str:
@@ -39,7 +32,7 @@ def dcgan_levels(image_size: int) -> int:
     return int(log2) - 2
 
 
-class GeneratorSpec(BaseModel):
+class GeneratorSpec(ArchOptions):
     """Architecture of a generator (and its discriminator): saved inside every checkpoint."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -47,29 +40,10 @@ class GeneratorSpec(BaseModel):
     # "auto" may be passed in and is resolved from sample_shape (see resolve_arch): a saved
     # spec always names the architecture that was built.
     arch: Literal["dcgan", "mlp"]
-    nz: int = Field(ge=1)
     sample_shape: tuple[int, ...]  # (C, H, W) for images, (D,) for toy points
     num_classes: int = Field(0, ge=0)  # 0: unconditional
-    ngf: int = Field(64, ge=1)
-    ndf: int = Field(64, ge=1)
     class_names: tuple[str, ...] = ()
-    # MLP G and D: hidden layers each, of widths ngf / ndf. Ignored by dcgan.
-    mlp_layers: int = Field(2, ge=1)
-    # MLP discriminator (Goodfellow et al. 2014): maxout pieces per unit (0: LeakyReLU units)
-    # and dropout on its hidden units and on its input. Ignored by dcgan.
-    maxout_pieces: int = Field(5, ge=0)
-    dropout: float = Field(0.5, ge=0.0, lt=1.0)
-    input_dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    # How a conditional D reads the label (ignored when unconditional).
-    d_conditioning: Conditioning = "projection"
-    # dcgan D only: normalisation (batch: Radford et al.; spectral: Miyato et al. 2018; none),
-    # minibatch-stddev group size (0: off) and PacGAN packing (1: off).
-    d_norm: DNorm = "batch"
-    mbstd_group: int = Field(0, ge=0)
-    pack: int = Field(1, ge=1)
-    # dcgan G only: how each stage doubles the size (see GUpsample).
-    g_upsample: GUpsample = "transpose"
-    # Latent class (train.latent_class): G and D are built conditional on `num_classes`, but G
+    # Latent class (train.labels: latent): G and D are built conditional on `num_classes`, but G
     # draws its class from z with these probabilities (the data's class shares), so it takes
     # z alone. Empty: the class, if any, is the caller's (a cGAN).
     class_prior: tuple[float, ...] = ()

@@ -29,7 +29,7 @@ HARMLESS_FIELDS = frozenset(
 )
 # and these only say where to stop: the data order, noise and optimizer steps up to any step
 # do not depend on them (except instance noise, which is annealed over the run's length).
-LENGTH_FIELDS = frozenset({"epochs", "max_steps"})
+LENGTH_FIELDS = frozenset({"kimg", "epochs", "max_steps"})
 
 
 def capture_rng(device: torch.device) -> dict[str, Any]:

@@ -26,11 +26,13 @@ from pydantic import ValidationError
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ganforge.config import TrainConfig
+from ganforge.config import ArchOptions, TrainConfig
 from ganforge.device import resolve_device
 from ganforge.losses import discriminator_loss, generator_loss, mode_seeking_loss
 from ganforge.models import GeneratorSpec, build_discriminator, build_generator
 from ganforge.models.latent_class import class_prior, z_for_classes
+from ganforge.models.spec import resolve_arch
+from ganforge.recipe import DataFacts, auto_labels, training_steps
 from ganforge.training.augment import diff_augment
 from ganforge.training.callbacks import Callback
 from ganforge.training.data import TensorSampler
@@ -78,74 +80,39 @@ def make_spec(
     """The architecture `config` asks for, on data of `sample_shape` with `num_classes`.
 
     `labels` (the training labels) give a latent-class generator its class prior; without
-    them `latent_class: auto` stays off.
+    them `labels: auto` means none.
     """
-    if config.conditional and num_classes < 2:
-        raise ValueError(
-            "train.conditional is true but the data have no class labels: "
-            "set train.conditional: false"
-        )
-    prior = _latent_class_prior(config, sample_shape, num_classes, labels)
-    try:
-        return _spec(config, sample_shape, num_classes, class_names, prior)
-    except ValidationError as err:  # one plain sentence per problem, not pydantic's layout
-        problems = (e["msg"].removeprefix("Value error, ") for e in err.errors())
-        raise ValueError("; ".join(problems)) from None
-
-
-def _latent_class_prior(
-    config: TrainConfig,
-    sample_shape: Sequence[int],
-    num_classes: int,
-    labels: torch.Tensor | None,
-) -> tuple[float, ...]:
-    """The class shares a latent-class G draws from, or () when it is off."""
     has_labels = (
         num_classes >= 2 and labels is not None and labels.numel() > 0 and bool((labels >= 0).all())
     )
-    if config.latent_class is True and not has_labels:
+    use = config.labels
+    if use == "auto":
+        facts = DataFacts(tuple(int(s) for s in sample_shape), 0, num_classes if has_labels else 0)
+        use, _ = auto_labels(facts, resolve_arch(config.model, sample_shape), config.pack)
+    if use == "conditional" and num_classes < 2:
         raise ValueError(
-            "train.latent_class is true but the data have no class labels: "
-            "set train.latent_class: auto or false"
+            "train.labels is conditional but the data have no class labels: set train.labels: none"
         )
-    wanted = config.latent_class is True or (
-        config.latent_class == "auto"
-        and not config.conditional
-        and config.pack == 1
-        and len(tuple(sample_shape)) == 3
-    )
-    if not wanted or not has_labels:
-        return ()
-    return class_prior(labels, num_classes)
-
-
-def _spec(
-    config: TrainConfig,
-    sample_shape: Sequence[int],
-    num_classes: int,
-    class_names: Sequence[str],
-    prior: tuple[float, ...] = (),
-) -> GeneratorSpec:
-    labelled = config.conditional or bool(prior)
-    return GeneratorSpec(
-        arch=config.model,
-        nz=config.nz,
-        sample_shape=tuple(int(s) for s in sample_shape),
-        num_classes=num_classes if labelled else 0,
-        ngf=config.ngf,
-        ndf=config.ndf,
-        class_names=tuple(class_names) if labelled else (),
-        mlp_layers=config.mlp_layers,
-        maxout_pieces=config.maxout_pieces,
-        dropout=config.dropout,
-        input_dropout=config.input_dropout,
-        d_conditioning=config.d_conditioning,
-        d_norm=config.d_norm,
-        mbstd_group=config.mbstd_group,
-        pack=config.pack,
-        g_upsample=config.g_upsample,
-        class_prior=prior,
-    )
+    if use == "latent" and not has_labels:
+        raise ValueError(
+            "train.labels is latent but the data have no class labels: "
+            "set train.labels: auto or none"
+        )
+    labelled = use in ("conditional", "latent")
+    prior = class_prior(labels, num_classes) if use == "latent" and labels is not None else ()
+    arch = config.model_dump(include=set(ArchOptions.model_fields))
+    try:
+        return GeneratorSpec(
+            **arch,
+            arch=resolve_arch(config.model, sample_shape),
+            sample_shape=tuple(int(s) for s in sample_shape),
+            num_classes=num_classes if labelled else 0,
+            class_names=tuple(class_names) if labelled else (),
+            class_prior=prior,
+        )
+    except ValidationError as err:  # one plain sentence per problem, not pydantic's layout
+        problems = (e["msg"].removeprefix("Value error, ") for e in err.errors())
+        raise ValueError("; ".join(problems)) from None
 
 
 @dataclass
@@ -169,6 +136,7 @@ class TrainResult:
     device_reasons: dict[str, str] = field(default_factory=dict)  # why amp / layout / compile
     resumed_from: int | None = None
     restart_reasons: list[str] = field(default_factory=list)
+    budget: str = ""  # which length key set the number of steps (`ganforge.recipe.training_steps`)
 
 
 def _grad_norm(module: nn.Module) -> torch.Tensor:
@@ -265,8 +233,9 @@ class GANTrainer:
             self.dist.world_size,
             self.channels_last,
         )
-        bpe = self.sampler.batches_per_epoch
-        self.total_steps = config.max_steps or math.ceil(config.epochs * bpe / config.d_steps)
+        self.total_steps, self.budget = training_steps(
+            config, self.sampler.batches_per_epoch, self.dist.world_size
+        )
         self.step = 0
         self.history: list[dict[str, float]] = []
         self.elapsed_before = 0.0  # training seconds of earlier sessions (resume)
@@ -618,6 +587,7 @@ class GANTrainer:
         self._session_start = time.perf_counter()
         start_step = self.step
         end = min(self.total_steps, stop_after) if stop_after else self.total_steps
+        log.info("training %d steps (%s)", self.total_steps, self.budget)
         for cb in callbacks:
             if cb.state_key and cb.state_key in self.callback_states:
                 cb.load_state_dict(self.callback_states[cb.state_key])
@@ -672,6 +642,7 @@ class GANTrainer:
             device_reasons=dict(self.device_choices.reasons),
             resumed_from=self.resumed_from,
             restart_reasons=self.restart_reasons,
+            budget=f"{self.total_steps} steps from {self.budget}",
         )
         for cb in callbacks:
             cb.on_fit_end(self, result)
