@@ -145,6 +145,23 @@ def test_second_repro_changes_nothing_and_dvc_reads_metrics(
     assert "fid" in shown.stdout
 
 
+def test_an_edit_of_imported_code_makes_its_stages_stale(
+    repo: tuple[Path, dict[str, str]],
+) -> None:
+    """data/scaling.py scales training input: editing it reruns train (tests/test_dvc_deps.py)."""
+    work, env = repo
+    scaling = work / "src/ganforge/data/scaling.py"
+    original = scaling.read_text()
+    scaling.write_text(original + "\n# edited\n")
+    try:
+        status = _run([sys.executable, "-m", "dvc", "status"], work, env).stdout
+    finally:
+        scaling.write_text(original)
+    stale = {line.strip().rstrip(":") for line in status.splitlines() if not line.startswith(" ")}
+    assert {"train", "evaluate", "export"} <= stale, status
+    assert "up to date" in _run([sys.executable, "-m", "dvc", "status"], work, env).stdout
+
+
 @pytest.mark.slow
 def test_exp_run_with_a_set_param(repo: tuple[Path, dict[str, str]]) -> None:
     work, env = repo
