@@ -143,19 +143,21 @@ def test_check_names_the_file_and_line_then_the_rewrite_fixes_it(
     _synthetic(tmp_path / "bench" / "results")
     (tmp_path / "docs").mkdir()
     stale = f"# t\n\ntext\n{tables.BEGIN}\n| hand | copied |\n{tables.END}\nafter\n"
-    (tmp_path / "README.md").write_text(stale)
+    recipes = "<!-- recipes:begin -->\n<!-- recipes:end -->\n"
+    (tmp_path / "README.md").write_text(stale + recipes)
     (tmp_path / "docs" / "results.md").write_text(stale)
     root = ["--root", str(tmp_path)]
 
     assert tables.main(["--check", *root]) == 1
     err = capsys.readouterr().err
     assert "README.md:5: differs" in err and "docs/results.md:5: differs" in err
-    assert (tmp_path / "README.md").read_text() == stale  # --check writes nothing
+    assert (tmp_path / "README.md").read_text() == stale + recipes  # --check writes nothing
 
     assert tables.main(root) == 0
     text = (tmp_path / "README.md").read_text()
-    assert text.startswith("# t\n\ntext\n") and text.endswith(f"{tables.END}\nafter\n")
+    assert text.startswith("# t\n\ntext\n") and f"{tables.END}\nafter\n" in text
     assert "| hand | copied |" not in text and "| `new_data` |" in text
+    assert "| `kimg` |" in text  # the recipes' table, from ganforge.recipe
     assert tables.main(["--check", *root]) == 0
 
     (tmp_path / "README.md").write_text("no markers\n")
