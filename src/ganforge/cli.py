@@ -7,6 +7,7 @@ fast and never load torch.
 from __future__ import annotations
 
 import os
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -14,7 +15,9 @@ from typing import Annotated, NoReturn
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ganforge.inference import (
     Generator,
@@ -23,6 +26,8 @@ from ganforge.inference import (
     ProviderError,
     save_grid,
 )
+from ganforge.inference.grid import png_bytes
+from ganforge.io import atomic_path
 
 app = typer.Typer(
     name="ganforge",
@@ -43,6 +48,12 @@ MAX_GRID = 4096
 MAX_FOLDER = 1_000_000
 MAX_POINTS = 1_000_000  # toy generators: rows of a .csv / .npy (held in memory: 8 MB in 2-D)
 STREAM_BATCH = 256
+# Bytes of the images one grid holds in memory (large samples: fewer per grid).
+MAX_GRID_BYTES = 256 * 1024 * 1024
+# `info`: text shown per metadata value, and the most extra metadata entries listed.
+INFO_VALUE_CHARS = 2000
+INFO_EXTRA_ROWS = 100
+SAMPLE_NAME = re.compile(r"sample_\d{7}\.png")
 
 
 class ProviderChoice(StrEnum):
@@ -70,8 +81,25 @@ LabelOpt = Annotated[
 ]
 
 
+def printable(text: object, limit: int | None = None) -> str:
+    """`text` safe for a terminal: control and format characters (escape sequences, bidi
+    overrides) shown as `\\x1b`-style escapes; cut to `limit` characters when given."""
+    text = str(text)
+    more = 0
+    if limit is not None and len(text) > limit:
+        text, more = text[:limit], len(text) - limit
+    shown = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return f"{shown}... ({more} more characters)" if more else shown
+
+
+def _say(markup: str, *values: object) -> None:
+    """Print `markup` with `values` (paths, names) filled in as plain, escaped text."""
+    console.print(markup.format(*(escape(printable(v)) for v in values)), highlight=False)
+
+
 def _fail(message: str) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    text = escape(printable(message, 2000))
+    err_console.print(f"[bold red]error:[/] {text}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=1)
 
 
@@ -107,12 +135,24 @@ def _write_failed(out: Path, err: OSError) -> NoReturn:
     _fail(f"cannot write {out} ({err.strerror or err}): choose a path in a writable folder")
 
 
+def _check_held(gen: Generator, num: int, what: str) -> None:
+    """NUM samples held at once (one grid, one points file) must fit in MAX_GRID_BYTES."""
+    each = gen.metadata.sample_values * (1 if gen.metadata.is_image else 4)
+    if num * each > MAX_GRID_BYTES:
+        most = max(1, MAX_GRID_BYTES // each)
+        _fail(
+            f"{what} = {num}: samples of {list(gen.metadata.sample_shape)} fit at most {most} "
+            f"to one file ({MAX_GRID_BYTES // 2**20} MiB); give --out a folder for more"
+        )
+
+
 def _is_folder(out: Path) -> bool:
     """--out names a folder (one PNG per image) when it has no suffix or is a folder."""
     return out.is_dir() or out.suffix == ""
 
 
 def _write_samples(gen: Generator, samples: np.ndarray, out: Path, nrow: int | None) -> None:
+    """One grid or points file, written by the atomic writer (a planted link is replaced)."""
     if gen.metadata.is_image:
         if out.suffix.lower() != ".png":
             _fail(f"{out}: images are written as a PNG grid; give --out a .png name")
@@ -122,29 +162,57 @@ def _write_samples(gen: Generator, samples: np.ndarray, out: Path, nrow: int | N
             _write_failed(out, err)
         return
     # Toy point generators: the points themselves, one row each.
+    suffix = out.suffix.lower()
+    if suffix not in (".npy", ".csv"):
+        _fail(f"{out}: this generator makes points, not images; give --out a .csv or .npy name")
     try:
-        if out.suffix.lower() == ".npy":
-            np.save(out, samples)
-        elif out.suffix.lower() == ".csv":
-            header = ",".join(f"x{i}" for i in range(samples.shape[1]))
-            np.savetxt(out, samples, delimiter=",", header=header, comments="")
-        else:
-            _fail(f"{out}: this generator makes points, not images; give --out a .csv or .npy name")
+        with atomic_path(out) as tmp, tmp.open("wb") as fh:
+            if suffix == ".npy":
+                np.save(fh, samples)
+            else:
+                header = ",".join(f"x{i}" for i in range(samples.shape[1]))
+                np.savetxt(fh, samples, delimiter=",", header=header, comments="")
     except OSError as err:
         _write_failed(out, err)
 
 
-def _stream_to_folder(gen: Generator, num: int, seed: int, label: int | None, out: Path) -> None:
-    """NUM images as OUT/sample_NNNNNNN.png, STREAM_BATCH at a time (memory: one batch)."""
-    from PIL import Image
+def _prepare_folder(out: Path, overwrite: bool) -> None:
+    """OUT must be new or empty; --overwrite clears only the sample_NNNNNNN.png files in it."""
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {out} is a file: give a new folder name, or a .png name for one grid")
+    if not out.is_dir():
+        return
+    try:
+        entries = list(out.iterdir())
+        ours = [e for e in entries if SAMPLE_NAME.fullmatch(e.name)]
+        if entries and not overwrite:
+            _fail(
+                f"--out {out} is a folder that already holds {len(entries)} entries: choose a "
+                "new folder, or pass --overwrite to replace its sample_*.png files"
+            )
+        for entry in ours:  # a link is removed itself, never followed
+            entry.unlink()
+    except OSError as err:
+        _write_failed(out, err)
 
+
+def _stream_to_folder(
+    gen: Generator, num: int, seed: int, label: int | None, out: Path, overwrite: bool
+) -> None:
+    """NUM images as OUT/sample_NNNNNNN.png, a batch at a time (memory: one batch).
+
+    Each file goes through the atomic writer: a planted link named like a sample is
+    replaced by the new file, never written through.
+    """
+    _prepare_folder(out, overwrite)
+    batch_size = min(STREAM_BATCH, gen.batch_size)
     try:
         out.mkdir(parents=True, exist_ok=True)
         index = 0
-        for batch in gen.iter_samples(num, seed=seed, labels=label, batch=STREAM_BATCH):
+        for batch in gen.iter_samples(num, seed=seed, labels=label, batch=batch_size):
             for image in batch:
-                picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-                picture.save(out / f"sample_{index:07d}.png", format="PNG")
+                with atomic_path(out / f"sample_{index:07d}.png") as tmp:
+                    tmp.write_bytes(png_bytes(image))
                 index += 1
     except OSError as err:
         _write_failed(out, err)
@@ -176,6 +244,14 @@ def generate(
         int | None, typer.Option(help="Images per grid row (default: a square grid).")
     ] = None,
     provider: ProviderOpt = ProviderChoice.auto,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="A folder --out that is not empty: replace its sample_*.png files "
+            "(other files stay).",
+        ),
+    ] = False,
 ) -> None:
     """Draw NUM samples from the generator and write them to OUT."""
     _positive(num, "--num")
@@ -193,21 +269,20 @@ def generate(
     if num > limit:
         _fail(f"--num = {num}: at most {limit} samples go into {what}")
     if not folder:
+        _check_held(gen, num, "--num")
         _check_out_file(out)
     try:
+        gen.labels_for(1, label)  # a bad --label fails before any file is written
         if folder:
-            _stream_to_folder(gen, num, seed, label, out)
+            _stream_to_folder(gen, num, seed, label, out, overwrite)
         else:  # in batches: only the uint8 images are held, not the float outputs of all
-            batches = gen.iter_samples(num, seed=seed, labels=label, batch=STREAM_BATCH)
-            samples = np.concatenate(list(batches))
+            batch = min(STREAM_BATCH, gen.batch_size)
+            samples = np.concatenate(list(gen.iter_samples(num, seed, label, batch=batch)))
     except (GeneratorInputError, ModelFileError) as err:
         _fail(str(err))
     if not folder:
         _write_samples(gen, samples, out, nrow)
-    console.print(
-        f"wrote {num} samples to [bold]{out}[/] (seed {seed}, {gen.providers[0]})",
-        highlight=False,
-    )
+    _say("wrote {} samples to [bold]{}[/] (seed {}, {})", num, out, seed, gen.providers[0])
 
 
 @app.command()
@@ -237,8 +312,10 @@ def interpolate(
         _fail("this generator makes points, not images: interpolate draws image grids")
     if out.suffix.lower() != ".png":
         _fail(f"{out}: give --out a .png name")
+    _check_held(gen, rows * steps, "--rows x --steps")
     _check_out_file(out)
     try:
+        gen.labels_for(1, label)
         ends = gen.latents(2 * rows, seed=seed)
         walks = [
             gen.interpolate(ends[2 * r], ends[2 * r + 1], steps, method.value, labels=label)
@@ -250,9 +327,7 @@ def interpolate(
         save_grid(np.concatenate(walks), out, nrow=steps)
     except OSError as err:
         _write_failed(out, err)
-    console.print(
-        f"wrote {rows}×{steps} {method.value} interpolation to [bold]{out}[/]", highlight=False
-    )
+    _say("wrote {}×{} {} interpolation to [bold]{}[/]", rows, steps, method.value, out)
 
 
 @app.command()
@@ -263,7 +338,9 @@ def info(
     """Show what the exported generator says about itself (its ONNX metadata)."""
     gen = _load(model, provider)
     meta = gen.metadata
-    table = Table(title=str(model), show_header=True, header_style="bold")
+    # Every key and value comes from the file: plain Text (no markup, no links), control
+    # characters escaped, long values cut, so that any metadata prints at once and as it is.
+    table = Table(title=Text(printable(model)), show_header=True, header_style="bold")
     table.add_column("key")
     table.add_column("value", overflow="fold")
     rows = {
@@ -284,10 +361,13 @@ def info(
         "ganforge version": meta.ganforge_version,
         "providers": ", ".join(gen.providers),
     }
-    rows.update(meta.extra)
+    extra = sorted(meta.extra.items())
+    rows.update(extra[:INFO_EXTRA_ROWS])
+    if len(extra) > INFO_EXTRA_ROWS:
+        rows["..."] = f"{len(extra) - INFO_EXTRA_ROWS} more metadata entries not shown"
     for key, value in rows.items():
         if value is not None:
-            table.add_row(key, str(value))
+            table.add_row(Text(printable(key, 200)), Text(printable(value, INFO_VALUE_CHARS)))
     console.print(table)
 
 
@@ -305,28 +385,55 @@ def serve(
         ),
     ] = None,
     provider: ProviderOpt = ProviderChoice.auto,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="Host header to answer (repeatable; * for any). Default: the --host address, "
+            "localhost, 127.0.0.1 and ::1. Other names are refused (no DNS rebinding).",
+        ),
+    ] = None,
+    max_pending: Annotated[
+        int,
+        typer.Option(help="Generate requests in flight at once; more get 503 with Retry-After."),
+    ] = 32,
+    request_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds a client has to send a request's head and body; then cut off."),
+    ] = 10.0,
 ) -> None:
     """Serve the generator over HTTP: /v1/generate, /v1/info, /healthz, /docs and the page at /."""
-    import uvicorn
-
-    from ganforge.inference.serve import create_app
+    from ganforge.inference.serve import bind, create_app, local_hosts, run_server
 
     _positive(max_num, "--max-num")
+    _positive(max_pending, "--max-pending")
     if threads is not None:
         _positive(threads, "--threads")
+    if not 0 < request_timeout <= 3600:
+        _fail(f"--request-timeout = {request_timeout}: must be in (0, 3600] seconds")
     if not 0 <= port <= 65535:
         _fail(f"--port = {port}: must be in 0..65535")
     try:
         gen = Generator.load(model, provider=provider.value, threads=threads)
     except (ModelFileError, ProviderError) as err:
         _fail(str(err))
-    api = create_app(gen, model_path=str(model), max_num=max_num)
-    console.print(f"serving [bold]{model}[/] on http://{host}:{port} ({gen.providers[0]})",
-                  highlight=False)  # fmt: skip
+    hosts = allowed_host or local_hosts(host)
     try:
-        uvicorn.run(api, host=host, port=port, log_level="info")
+        api = create_app(
+            gen, model_path=str(model), max_num=max_num, allowed_hosts=hosts,
+            max_pending=max_pending,
+        )  # fmt: skip
+    except ValueError as err:
+        _fail(f"--allowed-host: {err}")
+    try:
+        sock = bind(host, port)
     except OSError as err:
-        _fail(f"cannot listen on {host}:{port}: {err.strerror or err}")
+        _fail(f"cannot listen on {host}:{port}: {err.strerror or err}; choose another --port")
+    bound = sock.getsockname()[1]
+    url = f"http://{host}:{bound}" if ":" not in host else f"http://[{host}]:{bound}"
+    # Printed once the port is ours: a port in use fails above, before any "serving".
+    _say("serving [bold]{}[/] on {} ({}; Host: {})", model, url, gen.providers[0], ", ".join(hosts))
+    run_server(api, sock, request_timeout=request_timeout)
 
 
 if __name__ == "__main__":

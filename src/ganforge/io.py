@@ -16,7 +16,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename.
 
     The temp file lives in the same directory so that `os.replace` is atomic; on error it is
-    removed and `path` keeps its previous content.
+    removed and `path` keeps its previous content. A symlink at `path` is replaced by the new
+    file, never written through (rename does not follow it), so a link planted in an output
+    folder cannot redirect a write; the temp name is created exclusively (`mkstemp`).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

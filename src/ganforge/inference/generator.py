@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import operator
 import os
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -15,9 +15,20 @@ import onnxruntime as ort
 from ganforge.inference import prng
 from ganforge.inference.latent import Method, interpolate_latents, latent_arithmetic
 from ganforge.inference.metadata import ModelMetadata
-from ganforge.inference.session import CPU, ModelFileError, Provider, create_session
+from ganforge.inference.session import (
+    CPU,
+    PROVIDERS,
+    ModelFileError,
+    Provider,
+    ProviderError,
+    create_session,
+    load_model_bytes,
+)
 
 Labels = int | Sequence[int] | np.ndarray | None
+
+# Float32 values one run may return (128 MiB): large samples run in smaller batches.
+RUN_BUDGET_VALUES = 2**25
 
 
 class GeneratorInputError(ValueError):
@@ -53,7 +64,9 @@ class Generator:
             raise ValueError("workers > 1 needs a worker_session (one intra-op thread)")
         self.session = session
         self.metadata = metadata
-        self.batch_size = batch_size
+        # Bounded memory per run, whatever the sample size the file declares.
+        self.batch_size = max(1, min(batch_size, RUN_BUDGET_VALUES // metadata.sample_values))
+        self.model_bytes: bytes | None = None  # the checked file, when loaded by `load`
         self.workers = workers if worker_session is not None else 1
         self._worker_session = worker_session
         self._pool: ThreadPoolExecutor | None = None
@@ -81,10 +94,16 @@ class Generator:
         """
         if threads is not None and threads < 1:
             raise GeneratorInputError(f"threads = {threads}: must be at least 1")
+        if provider not in PROVIDERS:
+            raise ProviderError(f"provider {provider!r}: use one of {', '.join(PROVIDERS)}")
         workers = threads or _usable_cores()
+        # Read and checked once (no external data, bounded metadata); both sessions get
+        # these bytes, so what runs is what was checked.
+        data = load_model_bytes(path)
+        name = str(path)
         # With a batch split, the small batches' session must not keep its threads spinning
         # after a run: they would take the cores from the slices of the next large batch.
-        session = create_session(Path(path), provider, threads, spinning=workers == 1)
+        session = create_session(data, provider, threads, spinning=workers == 1, name=name)
         props = session.get_modelmeta().custom_metadata_map
         try:
             metadata = ModelMetadata.from_props(dict(props))
@@ -92,9 +111,9 @@ class Generator:
             raise ModelFileError(f"{path}: {err}") from None
         worker_session = None
         if workers > 1 and session.get_providers()[0] == CPU:
-            worker_session = create_session(Path(path), "cpu", threads=1)
+            worker_session = create_session(data, "cpu", threads=1, name=name)
         try:
-            return cls(
+            gen = cls(
                 session,
                 metadata,
                 workers=workers if worker_session else 1,
@@ -102,6 +121,8 @@ class Generator:
             )
         except ModelFileError as err:
             raise ModelFileError(f"{path}: {err}") from None
+        gen.model_bytes = data
+        return gen
 
     # ---- facts ----------------------------------------------------------------------
 
@@ -172,20 +193,15 @@ class Generator:
                 )
             return None
         if labels is None:
-            out = np.arange(num, dtype=np.int64) % meta.num_classes
-        elif np.ndim(labels) == 0:
-            out = np.full(num, int(labels), dtype=np.int64)  # type: ignore[arg-type]
-        else:
-            out = np.asarray(labels, dtype=np.int64).reshape(-1)
-            if len(out) != num:
-                raise GeneratorInputError(f"got {len(out)} labels for {num} samples")
-        bad = out[(out < 0) | (out >= meta.num_classes)]
-        if len(bad):
-            raise GeneratorInputError(
-                f"label {int(bad[0])} is out of range: this generator has {meta.num_classes} "
-                f"classes (0..{meta.num_classes - 1})"
-            )
-        return out
+            return np.arange(num, dtype=np.int64) % meta.num_classes
+        if isinstance(labels, np.ndarray) and labels.dtype.kind not in "iu":
+            raise GeneratorInputError(f"labels must be integers, got {labels.dtype} values")
+        if np.ndim(labels) == 0:
+            return np.full(num, _label(labels, meta.num_classes), dtype=np.int64)
+        values = np.asarray(labels, dtype=object).ravel()
+        if len(values) != num:
+            raise GeneratorInputError(f"got {len(values)} labels for {num} samples")
+        return np.asarray([_label(v, meta.num_classes) for v in values], dtype=np.int64)
 
     # ---- running ---------------------------------------------------------------------
 
@@ -268,6 +284,21 @@ def to_uint8(
     lo, hi = value_range or (-1.0, 1.0)
     scaled = (np.asarray(samples, np.float32) - lo) * (255.0 / (hi - lo))
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+def _label(value: object, num_classes: int) -> int:
+    """One label as a Python int in 0..num_classes-1 (compared before any int64 cast)."""
+    try:
+        label = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise GeneratorInputError(f"label {str(value)[:40]!r} is not an integer") from None
+    if not 0 <= label < num_classes:
+        shown = str(label) if label.bit_length() < 128 else f"of {label.bit_length()} bits"
+        raise GeneratorInputError(
+            f"label {shown} is out of range: this generator has {num_classes} "
+            f"classes (0..{num_classes - 1})"
+        )
+    return label
 
 
 def _check_graph_shapes(session: ort.InferenceSession, meta: ModelMetadata) -> None:

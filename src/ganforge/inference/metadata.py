@@ -8,6 +8,7 @@ requires; lists and shapes are JSON.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,6 +16,13 @@ IMAGE_OUTPUT = "image"
 POINT_OUTPUT = "sample"
 Z_INPUT = "z"
 LABEL_INPUT = "label"
+
+# Bounds on what a model file may declare, checked before anything is allocated for it.
+# A DCGAN's nz is 100, StyleGAN's 512; a 1024 x 1024 RGB sample is 3 Mi values.
+MAX_NZ = 16384
+MAX_SAMPLE_VALUES = 3 * 1024 * 1024
+MAX_CLASSES = 100_000
+IMAGE_CHANNELS = (1, 3)  # PNG: grey or RGB
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,11 @@ class ModelMetadata:
     @property
     def is_image(self) -> bool:
         return len(self.sample_shape) == 3
+
+    @property
+    def sample_values(self) -> int:
+        """Values in one sample: C·H·W, or D."""
+        return math.prod(self.sample_shape)
 
     @property
     def channels(self) -> int | None:
@@ -97,12 +110,14 @@ class ModelMetadata:
             )
         try:
             nz = int(props["nz"])
-            shape = tuple(int(v) for v in json.loads(props["sample_shape"]))
+            shape = tuple(_int(v) for v in _list(json.loads(props["sample_shape"])))
             num_classes = int(props.get("num_classes", "0"))
-            names = tuple(str(v) for v in json.loads(props.get("class_names", "[]")))
+            names = tuple(str(v) for v in _list(json.loads(props.get("class_names", "[]"))))
             rng: Any = json.loads(props.get("value_range", "null"))
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"bad ganforge metadata in the ONNX file: {err}") from None
+        except (ValueError, TypeError, RecursionError) as err:
+            raise ValueError(f"bad ganforge metadata in the ONNX file: {_short(err)}") from None
+        _check_limits(nz, shape, num_classes)
+        value_range = _value_range(rng)
         known = {f for f in cls.__dataclass_fields__} | {
             "sample_shape",
             "image_shape",
@@ -117,7 +132,7 @@ class ModelMetadata:
             sample_shape=shape,
             num_classes=num_classes,
             class_names=names,
-            value_range=(float(rng[0]), float(rng[1])) if rng else None,
+            value_range=value_range,
             arch=props.get("arch", "unknown"),
             weights=props.get("weights", "unknown"),
             ganforge_version=props.get("ganforge_version", "unknown"),
@@ -135,3 +150,68 @@ class ModelMetadata:
             output=self.output_name,
         )
         return data
+
+
+def _list(value: Any) -> list:
+    if not isinstance(value, list):
+        raise ValueError(f"expected a JSON list, got {_short(value)}")
+    return value
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {_short(value)}")
+    return value
+
+
+def _check_limits(nz: int, shape: tuple[int, ...], num_classes: int) -> None:
+    """The declared sizes, against the bounds above: one line naming the key and the limit."""
+    if not 1 <= nz <= MAX_NZ:
+        raise ValueError(f"bad ganforge metadata: nz = {nz}, must be in 1..{MAX_NZ}")
+    if len(shape) not in (1, 3) or min(shape) < 1:
+        raise ValueError(
+            f"bad ganforge metadata: sample_shape = {_short(list(shape))}, must be [C, H, W] "
+            "(images) or [D] (points) with every size at least 1"
+        )
+    if len(shape) == 3 and shape[0] not in IMAGE_CHANNELS:
+        raise ValueError(
+            f"bad ganforge metadata: sample_shape {list(shape)} has {shape[0]} channels; "
+            f"images have {' or '.join(map(str, IMAGE_CHANNELS))}"
+        )
+    if math.prod(shape) > MAX_SAMPLE_VALUES:
+        raise ValueError(
+            f"bad ganforge metadata: sample_shape {list(shape)} is {math.prod(shape)} values "
+            f"per sample, over the limit of {MAX_SAMPLE_VALUES}"
+        )
+    if not 0 <= num_classes <= MAX_CLASSES:
+        raise ValueError(
+            f"bad ganforge metadata: num_classes = {num_classes}, must be in 0..{MAX_CLASSES}"
+        )
+
+
+def _value_range(rng: Any) -> tuple[float, float] | None:
+    """null (unbounded points) or [lo, hi], both finite, lo < hi."""
+    if rng is None:
+        return None
+    ok = isinstance(rng, list) and len(rng) == 2
+    ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in rng)
+    if ok:
+        try:
+            lo, hi = float(rng[0]), float(rng[1])
+        except OverflowError:  # an integer past float's range
+            lo = hi = math.nan
+        # 255 / (hi - lo) scales the output to bytes: it must be a finite number too.
+        span = hi - lo
+        if lo < hi and math.isfinite(span) and math.isfinite(255 / span):
+            return lo, hi
+    raise ValueError(
+        f"bad ganforge metadata: value_range = {_short(rng)}, must be [lo, hi] with finite "
+        "lo < hi (or null for points)"
+    )
+
+
+def _short(value: Any, width: int = 60) -> str:
+    """A value for an error message: printable and at most `width` characters."""
+    text = value if isinstance(value, str) else str(value)
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text[: 4 * width])
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -21,6 +21,8 @@ from typing import Literal
 
 import onnxruntime as ort
 
+from ganforge.inference.modelfile import UnsafeModelError, check_model, read_model
+
 log = logging.getLogger(__name__)
 
 Provider = Literal["auto", "cpu", "cuda"]
@@ -81,23 +83,26 @@ def create_session(
     provider: Provider = "auto",
     threads: int | None = None,
     spinning: bool = True,
+    name: str | None = None,
 ) -> ort.InferenceSession:
     """An InferenceSession on CUDA when asked for (`cuda`) or when it really works (`auto`).
 
     `auto` quietly falls back to the CPU; `cuda` raises ProviderError where CUDA cannot run.
-    A missing or unreadable model raises ModelFileError. `threads`: onnxruntime's intra-op
-    threads (default: its own choice); `spinning=False` lets them sleep as soon as a run ends
-    instead of busy-waiting for the next one, so that they do not take cores from other work.
+    A missing, unreadable or unsafe model raises ModelFileError: a file is read once, checked
+    (`ganforge.inference.modelfile`: no external data, bounded metadata) and onnxruntime gets
+    those bytes, never the path. `threads`: onnxruntime's intra-op threads (default: its own
+    choice); `spinning=False` lets them sleep as soon as a run ends instead of busy-waiting for
+    the next one, so that they do not take cores from other work. `name`: how errors call it.
     """
     if provider not in PROVIDERS:
         raise ProviderError(f"provider {provider!r}: use one of {', '.join(PROVIDERS)}")
+    source = model if isinstance(model, bytes) else load_model_bytes(model)
+    name = name or (str(model) if not isinstance(model, bytes) else "the model bytes")
     if isinstance(model, bytes):
-        source: str | bytes = model
-    else:
-        path = Path(model)
-        if not path.is_file():
-            raise ModelFileError(f"{path}: no such model file")
-        source = str(path)
+        try:
+            check_model(source)
+        except UnsafeModelError as err:
+            raise ModelFileError(f"{name}: {err}") from None
     try:
         if provider != "cpu" and _cuda_driver_present():
             ort.set_default_logger_severity(_FATAL_ONLY)
@@ -117,9 +122,21 @@ def create_session(
     except ProviderError:
         raise
     except Exception as err:  # onnxruntime raises its own Fail / InvalidProtobuf types
-        name = "the model bytes" if isinstance(source, bytes) else source
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first if len(first) <= 300 else first[:297] + "..."
         raise ModelFileError(f"{name}: not a loadable ONNX model ({first})") from None
+
+
+def load_model_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The checked bytes of the ONNX file at `path` (ModelFileError, one line, if unsafe)."""
+    try:
+        return read_model(path)
+    except FileNotFoundError:
+        raise ModelFileError(f"{Path(path)}: no such model file") from None
+    except UnsafeModelError as err:
+        raise ModelFileError(f"{Path(path)}: {err}") from None
+    except OSError as err:
+        raise ModelFileError(f"{Path(path)}: cannot read it ({err.strerror or err})") from None
 
 
 def best_providers() -> list[str]:
