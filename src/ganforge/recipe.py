@@ -144,6 +144,12 @@ RECIPES: dict[str, dict[str, Any]] = {
         "log_every": 10,
     },
 }
+# Image recipes were measured on the digits' training split. A larger set needs more images
+# shown to learn it, though not in proportion: the budget grows with the square root of the
+# ratio of training items, from 1x to at most MAX_BUDGET_SCALE (a heuristic, measured on the
+# digits and on 3 600 real MNIST digits by bench/quality.py's digits_dcgan and mnist rows).
+BUDGET_REFERENCE_ITEMS = 1257
+MAX_BUDGET_SCALE = 4.0
 # Keys `auto` may stand for: the model, the label use and every key of a recipe.
 RECIPE_KEYS: frozenset[str] = frozenset({"model", "labels"}).union(*RECIPES.values())
 # DiffAugment's colour transform (brightness, saturation, contrast) only means something in RGB.
@@ -196,6 +202,13 @@ def resolve_recipe(request: Mapping[str, Any], facts: DataFacts) -> Recipe:
         if chosen.get("augment"):
             chosen["augment"] = list(RGB_AUGMENT)
             reasons["augment"] = f"recipe {name}, with DiffAugment's colour for RGB"
+    if auto("kimg") and facts.is_image and facts.num_train > BUDGET_REFERENCE_ITEMS:
+        scale = min(MAX_BUDGET_SCALE, math.sqrt(facts.num_train / BUDGET_REFERENCE_ITEMS))
+        chosen["kimg"] = round(chosen["kimg"] * scale, 2)
+        reasons["kimg"] = (
+            f"recipe {name}, x{scale:.2f} for {facts.num_train} training items (square root of "
+            f"the ratio to the {BUDGET_REFERENCE_ITEMS} it was measured on)"
+        )
     if auto("mode_seeking") and labels in ("conditional", "latent") and facts.is_image:
         chosen["mode_seeking"] = LABELLED_MODE_SEEKING
         reasons["mode_seeking"] = f"labels: {labels}: samples of one class kept apart (MSGAN)"
