@@ -8,19 +8,31 @@ configurations that share the seed and the `prepare` / `classifier` sections.
 
     python bench/quality.py [--configs digits_dcgan ring_2d] [--seeds 0 1 2]
                             [--set train.epochs=10 ...] [--json out.json] [--keep DIR]
+                            [--no-baselines]
 
-Prints one table: FID and FID / real-data floor (classifier features, generated vs test),
-precision, recall, the min and max ratio of a class's share among the samples to its share in
-the data, the fraction of copies (closer to a training image than 5 % of test images are),
-modes covered and high-quality fraction (toy data), JSD (1-D), the best step kept and the
-training seconds. `--json` writes the rows (one per configuration and seed) for the README.
-It is a benchmark, not a test: it trains every model to its configured length.
+A row may stage its data into its workspace before `prepare` (`STAGE_DATA`): `mnist` writes the
+5 000 real MNIST digits of bench/mnist_5k.py, `rgb_folder_64` the photo crops of
+bench/sample_photos.py, both under params.yaml's `prepare.root`.
+
+Prints one table: FID and FID / real-data floor (classifier features, generated vs test), the
+validation FID (the train stage's monitor: `train.fid_samples` samples vs the val split; of the
+kept G), precision, recall, the min and max ratio of a class's share among the samples to its
+share in the data, the fraction of copies (closer to a training image than 5 % of test images
+are), modes covered and high-quality fraction (toy data), JSD (1-D), the best step kept, the
+training seconds and the seconds until the validation FID first went below the GMM-10 line.
+Beside the GAN rows of each image data set (and seed), the Gaussian-mixture baselines of
+bench/baselines.py (`<dataset>:gmm10`, `<dataset>:gmm40`) scored by the same evaluator; their
+"train s" is the fit. Then, for the digits and MNIST rows, the validation-FID curve against
+training seconds. `--json` writes the rows (one per configuration and seed, baselines and
+curves included) for the README. It is a benchmark, not a test: it trains every model to its
+configured length.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import csv
 import hashlib
 import json
 import os
@@ -30,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,68 +50,27 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The toy problems' settings, one configuration for ring_2d and grid_2d (README, "The ring/grid
-# configuration"). R1 on real points (Mescheder et al. 2018) is what makes the grid's 25 modes
-# of sigma 0.02 converge on every seed (without it, 12 and 16 of 25 on seeds 1 and 2).
-TOY: dict[str, Any] = {
-    "train.nz": 2,
-    "train.ngf": 128,
-    "train.ndf": 128,
-    "train.mlp_layers": 3,
-    "train.maxout_pieces": 0,
-    "train.dropout": 0.0,
-    "train.lr_g": 0.001,
-    "train.lr_d": 0.001,
-    "train.batch_size": 256,
-    "train.epochs": 150,  # 54 steps an epoch on the 14 000 training points: 8 100 steps
-    "train.ema_decay": 0.999,
-    "train.r1_gamma": 0.1,
-    "train.r1_every": 4,
-    # Toy steps are cheap: at the default 10, MLflow's metric writes and the history CSV took
-    # 25 % of the train stage (profiled; the scatter plot of every 54-step epoch took 15 %).
-    "train.log_every": 100,
-    "train.mode_seeking": 0.0,  # measured without it (the digits default's MSGAN term)
-}
-# One row per configuration: dotted params.yaml keys over the committed params.yaml.
+# One row per configuration: the params.yaml keys it changes (dotted) over the committed
+# params.yaml, one key each: `auto` derives the rest of the recipe from the data and the model
+# (ganforge.recipe), so each row is what a user gets by changing that one key.
 CONFIGS: dict[str, dict[str, Any]] = {
-    # the default: latent class + mode seeking (README "Models and training")
+    # the default: DCGAN with the latent class (D reads the digit labels, G draws its class)
     "digits_dcgan": {},
-    # the same nets and training with the label exposed: a cGAN (Mirza & Osindero 2014)
-    "digits_conditional": {"train.conditional": True},
-    # the label-free DCGAN (the default before the latent class): what the labels buy
-    "digits_label_free": {"train.latent_class": False, "train.mode_seeking": 0.0},
-    # README "Goodfellow et al. 2014 on digits": the paper's MNIST nets (G 1200-1200 ReLU, D two
-    # maxout layers of 240 units x 5 pieces, dropout 0.5 hidden / 0.2 input), label-free (the
-    # paper's unconditional GAN, whatever params.yaml's latent_class default), trained with the
-    # digits defaults (Adam, batch 128) except: no DiffAugment (it held the MLP at 3-5 classes),
-    # lr 8e-4 (4e-4 spent ~600 steps near FID 500 first), EMA 0.999 (at gamma 0.1, seed 1's val
-    # FID 4.9 against 5.8 at 0.995) and R1 gamma 3 (seed 1's test FID 5.15 at gamma 0.1, 2.90 at
-    # 1, 2.81 at 3, 3.41 at 10); 450 epochs = 4 050 steps (README screening tables).
-    "digits_mlp": {
-        "train.model": "mlp",
-        "train.ngf": 1200,
-        "train.ndf": 240,
-        "train.maxout_pieces": 5,
-        "train.dropout": 0.5,
-        "train.input_dropout": 0.2,
-        "train.latent_class": False,
-        "train.augment": [],
-        "train.lr_g": 0.0008,
-        "train.lr_d": 0.0008,
-        "train.ema_decay": 0.999,
-        "train.r1_gamma": 3.0,
-        "train.epochs": 450,
-        "train.mode_seeking": 0.0,  # measured without it (the digits default's MSGAN term)
-    },
-    # README "The ring/grid configuration"
-    "ring_2d": {"prepare.dataset": "ring_2d", **TOY},
-    "grid_2d": {"prepare.dataset": "grid_2d", **TOY},
-    "gaussian_1d": {
-        "prepare.dataset": "gaussian_1d",
-        "train.model": "mlp",
-        "train.mode_seeking": 0.0,  # measured without it
-        "train.epochs": 160,  # as measured (17 440 steps); the digits default has since grown
-    },
+    # the label exposed: a cGAN (Mirza & Osindero 2014)
+    "digits_conditional": {"train.labels": "conditional"},
+    # no labels at all: Radford et al.'s unconditional DCGAN
+    "digits_label_free": {"train.labels": "none"},
+    # the paper's MLP nets (Goodfellow et al. 2014): the recipe mlp_images
+    "digits_mlp": {"train.model": "mlp"},
+    # the mode-collapse benchmarks and the 1-D theory example: the recipes for points
+    "ring_2d": {"prepare.dataset": "ring_2d"},
+    "grid_2d": {"prepare.dataset": "grid_2d"},
+    "gaussian_1d": {"prepare.dataset": "gaussian_1d"},
+    # 5 000 real MNIST digits (bench/mnist_5k.py, staged into the workspace's data/raw);
+    # prepare brings them to params.yaml's image size
+    "mnist": {"prepare.dataset": "mnist"},
+    # an unlabelled RGB folder: 2 000 64x64 crops of scikit-learn's photos (bench/sample_photos.py)
+    "rgb_folder_64": {"prepare.dataset": "image_folder", "prepare.image_size": 64},
 }
 STAGES = ("prepare", "classifier", "train", "evaluate")
 COPIED = ("src", "pipeline", "params.yaml", "dvc.yaml", "pyproject.toml")
@@ -112,6 +84,7 @@ CACHED = (
 COLUMNS = (
     ("FID", "fid", "{:.2f}"),
     ("FID/floor", "fid_over_floor", "{:.1f}"),
+    ("FID val", "fid_val", "{:.2f}"),
     ("prec", "precision", "{:.2f}"),
     ("rec", "recall", "{:.2f}"),
     ("classes", "classes_covered", "{:.3g}"),
@@ -124,7 +97,18 @@ COLUMNS = (
     ("Parzen", "parzen_ll", "{:.0f}"),
     ("best step", "best_step", "{}"),
     ("train s", "train_seconds", "{:.0f}"),
+    ("s<GMM10", "seconds_to_gmm10", "{:.0f}"),
 )
+# eval.json figures copied into a row (a GAN's or a baseline's)
+EVAL_KEYS = (
+    "fid", "fid_floor", "fid_over_floor", "precision", "recall", "precision_real",
+    "recall_real", "conditional_accuracy", "class_share_min", "class_share_max",
+    "classes_covered", "copy_fraction", "high_quality_fraction", "modes_covered", "num_modes",
+    "jsd", "is_mean", "is_real_mean", "parzen_ll", "parzen_ll_se", "parzen_sigma",
+)  # fmt: skip
+# Data sets whose validation-FID curves are printed (against the GMM-10 line)
+CURVE_DATASETS = ("digits", "mnist")
+BASELINES = ROOT / "bench" / "baselines.py"
 
 
 class BenchError(RuntimeError):
@@ -176,6 +160,57 @@ def _stage(name: str, workspace: Path, env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
+def stage_mnist(root: Path) -> None:
+    """The 5 000 real MNIST digits as torchvision's IDX files under `root` (4 000 / 1 000)."""
+    from mnist_5k import write_mnist_5k
+
+    write_mnist_5k(root)
+
+
+def stage_photo_folder(root: Path) -> None:
+    """2 000 random 64x64 RGB crops (with flips) of scikit-learn's photos, as the folder `root`."""
+    from sample_photos import write_photo_crops
+
+    write_photo_crops(root)
+
+
+# Data a row writes into its workspace's `prepare.root` before `prepare` runs.
+STAGE_DATA: dict[str, Callable[[Path], None]] = {
+    "mnist": stage_mnist,
+    "rgb_folder_64": stage_photo_folder,
+}
+
+
+def stage_data(name: str, params: dict[str, Any], workspace: Path) -> None:
+    """Run row `name`'s data hook, if any, into `workspace` / prepare.root."""
+    hook = STAGE_DATA.get(name)
+    if hook is None:
+        return
+    root = Path(params["prepare"]["root"])
+    if root.is_absolute() or ".." in root.parts:
+        raise BenchError(
+            f"{name}: prepare.root = {root}: the row stages its data into its workspace, so "
+            "prepare.root must be a path inside it (params.yaml's data/raw)"
+        )
+    try:
+        hook(workspace / root)
+    except (OSError, ValueError, SystemExit) as err:
+        raise BenchError(f"{name}: staging its data: {err}") from None
+
+
+def upstream_key(name: str, params: dict[str, Any]) -> str:
+    """What prepared data and the classifier depend on: seed, prepare, classifier sections and
+    the row's data hook; rows with equal keys share them."""
+    upstream = {k: params.get(k) for k in ("seed", "prepare", "classifier")}
+    if name in STAGE_DATA:
+        upstream["stage_data"] = STAGE_DATA[name].__name__
+    return hashlib.sha256(json.dumps(upstream, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def workspace_of(work: Path, name: str, params: dict[str, Any]) -> Path:
+    return work / f"{name}-seed{params.get('seed')}"
+
+
 def _copy_in(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     if src.is_dir():
@@ -189,7 +224,7 @@ def run_one(
 ) -> dict[str, Any]:
     """Run the four stages for one configuration and seed; the table row."""
     seed = params.get("seed")
-    workspace = work / f"{name}-seed{seed}"
+    workspace = workspace_of(work, name, params)
     # A kept folder from an earlier invocation: start this row afresh (the cache stays).
     shutil.rmtree(workspace, ignore_errors=True)
     for item in COPIED:
@@ -200,13 +235,13 @@ def run_one(
             _copy_in(src, workspace / item)
     (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = dict(env, PYTHONPATH=f"{workspace / 'src'}{os.pathsep}{workspace}")
-    upstream = {k: params.get(k) for k in ("seed", "prepare", "classifier")}
-    key = hashlib.sha256(json.dumps(upstream, sort_keys=True).encode()).hexdigest()[:16]
+    key = upstream_key(name, params)
     seconds: dict[str, float] = {}
     if (cache / key).is_dir():
         for item in CACHED:
             _copy_in(cache / key / item, workspace / item)
     else:
+        stage_data(name, params, workspace)
         for stage in ("prepare", "classifier"):
             seconds[stage] = _stage(stage, workspace, env)
         for item in CACHED:
@@ -216,21 +251,152 @@ def run_one(
     # reports/ hold every figure; metrics/ only the headline ones DVC diffs.
     train = json.loads((workspace / "reports/train.json").read_text())
     ev = json.loads((workspace / "reports/eval.json").read_text())
-    row: dict[str, Any] = {"config": name, "seed": seed}
-    for k in ("fid", "fid_floor", "fid_over_floor", "precision", "recall", "precision_real",
-              "recall_real", "conditional_accuracy", "class_share_min",
-              "class_share_max", "classes_covered", "copy_fraction", "high_quality_fraction",
-              "modes_covered", "num_modes", "jsd", "is_mean", "is_real_mean",
-              "parzen_ll", "parzen_ll_se", "parzen_sigma"):  # fmt: skip
-        if k in ev:
-            row[k] = ev[k]
+    row: dict[str, Any] = {"config": name, "seed": seed, "dataset": ev.get("dataset")}
+    row.update({k: ev[k] for k in EVAL_KEYS if k in ev})
     if "modes_covered" in ev:
         row["modes"] = f"{ev['modes_covered']}/{ev['num_modes']}"
     for k in ("train_seconds", "steps", "best_step", "kept", "quality_measure"):
         row[k] = train.get(k)
+    row["fid_val"] = train.get("best_fid_val")  # the kept G's, with keep: best
     row["warnings"] = train.get("warnings", [])
     row["stage_seconds"] = {k: round(v, 1) for k, v in seconds.items()}
+    row["data_key"] = key
+    curve = fid_curve(workspace / "plots/train_history.csv", train)
+    if curve is not None:
+        row["curve"] = curve
     return row
+
+
+def fid_curve(history: Path, report: dict[str, Any]) -> dict[str, Any] | None:
+    """The validation-FID curve of a train run: steps where fid_val was measured, its values,
+    and the training seconds at each (None without a fid_val column or value).
+
+    The train stage records no wall time per logged step, so the seconds are derived: each
+    history row's images_per_s is measured over its log window (the steps since the previous
+    log plus the monitor, logging and checkpoints run after that log), so a window lasted
+    steps x images per step / images_per_s, with images per step = reports/train.json's
+    images_per_s x session_seconds / steps trained. The cumulative sum reaches each step when
+    its fid_val measurement starts. Without images_per_s, seconds = step x train_seconds / steps.
+    """
+    if not history.is_file():
+        return None
+    with history.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+
+    def number(row: dict[str, str], key: str) -> float:
+        try:
+            return float(row.get(key) or "nan")
+        except ValueError:
+            return float("nan")
+
+    steps = [int(number(r, "step")) for r in rows]
+    fid = [number(r, "fid_val") for r in rows]
+    if not any(v == v for v in fid):
+        return None
+    trained = (report.get("steps") or 0) - (report.get("resumed_from_step") or 0)
+    ips = [number(r, "images_per_s") for r in rows]
+    per_step = None
+    if trained > 0 and report.get("images_per_s") and report.get("session_seconds"):
+        per_step = report["images_per_s"] * report["session_seconds"] / trained
+    seconds: list[float] = []
+    if per_step and rows and all(v > 0 for v in ips) and not report.get("resumed_from_step"):
+        total, previous = 0.0, 0
+        for step, rate in zip(steps, ips, strict=True):
+            total += (step - previous) * per_step / rate
+            seconds.append(total)
+            previous = step
+        source = "history images_per_s per log window x images per step (derived)"
+    elif report.get("steps") and report.get("train_seconds"):
+        seconds = [s * report["train_seconds"] / report["steps"] for s in steps]
+        source = "step x mean seconds per step (derived)"
+    else:
+        return None
+    keep = [i for i, v in enumerate(fid) if v == v]
+    return {
+        "step": [steps[i] for i in keep],
+        "seconds": [round(seconds[i], 2) for i in keep],
+        "fid_val": [fid[i] for i in keep],
+        "seconds_source": source,
+        "logged_seconds": round(seconds[-1], 2) if seconds else None,
+        "train_seconds": report.get("train_seconds"),
+    }
+
+
+def first_below(curve: dict[str, Any], line: float) -> tuple[float, int] | None:
+    """(seconds, step) where the curve's fid_val first went below `line`, or None."""
+    for seconds, step, value in zip(curve["seconds"], curve["step"], curve["fid_val"], strict=True):
+        if value < line:
+            return seconds, step
+    return None
+
+
+def baseline_rows(
+    name: str,
+    params: dict[str, Any],
+    work: Path,
+    cache: Path,
+    env: dict[str, str],
+    components: tuple[int, ...] = (10, 40),
+) -> list[dict[str, Any]]:
+    """The GMM baselines (bench/baselines.py) of row `name`'s prepared data and classifier, run in
+    its workspace; cached per data key, evaluate section and train.fid_samples. [] for points."""
+    workspace = workspace_of(work, name, params)
+    meta_file = workspace / "data/prepared/meta.json"
+    if not meta_file.is_file() or json.loads(meta_file.read_text()).get("kind") != "images":
+        return []
+    key = upstream_key(name, params)
+    which = {
+        "evaluate": params.get("evaluate"),
+        "fid_samples": params["train"].get("fid_samples"),
+        "components": list(components),
+    }
+    digest = hashlib.sha256(json.dumps(which, sort_keys=True).encode()).hexdigest()[:16]
+    cached = cache / key / f"baselines-{digest}.json"
+    if not cached.is_file():
+        out = workspace / "reports" / "baselines.json"
+        env = dict(env, PYTHONPATH=f"{workspace / 'src'}{os.pathsep}{workspace}")
+        args = [sys.executable, str(BASELINES), "--json", str(out), "--components"]
+        proc = subprocess.run(
+            args + [str(c) for c in components],
+            cwd=workspace, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            lines = [ln for ln in (proc.stderr + proc.stdout).strip().splitlines() if ln.strip()]
+            raise BenchError(f"baselines: {lines[-1] if lines else f'exit {proc.returncode}'}")
+        _copy_in(out, cached)
+    rows = []
+    for b in json.loads(cached.read_text()):
+        row: dict[str, Any] = {
+            "config": f"{b.get('dataset')}:{b['baseline']}",
+            "seed": params.get("seed"),
+            "baseline": b["baseline"],
+            "dataset": b.get("dataset"),
+            "data_key": key,
+            "data_of": name,
+        }
+        row.update({k: b[k] for k in EVAL_KEYS if k in b})
+        row["fid_val"] = b.get("fid_val")
+        row["train_seconds"] = b.get("fit_seconds")
+        row.update({k: b[k] for k in ("components", "pca_dim", "num_samples", "fid_val_samples")
+                    if k in b})  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def compare_with_baselines(rows: list[dict[str, Any]]) -> None:
+    """Give every GAN row with a curve its data's GMM-10 validation-FID line and the seconds
+    (and step) at which its curve first went below it."""
+    lines = {
+        r["data_key"]: r["fid_val"]
+        for r in rows
+        if r.get("baseline") == "gmm10" and r.get("fid_val") is not None
+    }
+    for r in rows:
+        if r.get("baseline") or "curve" not in r or r.get("data_key") not in lines:
+            continue
+        r["gmm10_fid_val"] = lines[r["data_key"]]
+        hit = first_below(r["curve"], r["gmm10_fid_val"])
+        r["seconds_to_gmm10"], r["step_to_gmm10"] = hit if hit else (None, None)
 
 
 def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
@@ -290,6 +456,35 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         )
 
 
+def print_curves(rows: list[dict[str, Any]], per_line: int = 10) -> None:
+    """The digits and MNIST rows' validation-FID curves against training seconds, each with its
+    data's GMM-10 line and when it first went below it."""
+    chosen = [r for r in rows if r.get("curve") and r.get("dataset") in CURVE_DATASETS]
+    if not chosen:
+        return
+    print(
+        "\nvalidation FID (train.fid_samples samples vs the val split) against training seconds "
+        f"({chosen[0]['curve']['seconds_source']})"
+    )
+    for r in chosen:
+        curve = r["curve"]
+        if r.get("gmm10_fid_val") is None:
+            verdict = "no GMM-10 line"
+        elif r.get("seconds_to_gmm10") is None:
+            verdict = f"GMM-10 line {r['gmm10_fid_val']:.3g}: never below"
+        else:
+            verdict = (
+                f"GMM-10 line {r['gmm10_fid_val']:.3g}: first below after "
+                f"{r['seconds_to_gmm10']:.0f} s (step {r['step_to_gmm10']})"
+            )
+        print(f"{r['config']} seed {r['seed']}: {verdict}")
+        points = list(zip(curve["seconds"], curve["fid_val"], strict=True))
+        for i in range(0, len(points), per_line):
+            part = points[i : i + per_line]
+            print("  s      " + "".join(f"{s:>9.0f}" for s, _ in part))
+            print("  fid_val" + "".join(f"{v:>9.3g}" for _, v in part))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
@@ -300,6 +495,10 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--json", type=Path, help="write the rows as JSON to this file")
     parser.add_argument("--keep", type=Path, help="keep the workspaces in this folder")
+    parser.add_argument(
+        "--no-baselines", dest="baselines", action="store_false",
+        help="skip the GMM baselines of the image data sets (bench/baselines.py)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
     sets = parse_sets(args.sets)
@@ -309,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}")
     rows = []
+    done: set[str] = set()  # data keys whose baselines are in `rows`
     try:
         for name in args.configs:
             for seed in args.seeds:
@@ -321,9 +521,24 @@ def main(argv: list[str] | None = None) -> int:
                 row["seconds"] = round(time.perf_counter() - start, 1)
                 print(f"# {name} seed {seed}: {row['seconds']} s", file=sys.stderr, flush=True)
                 rows.append(row)
+                key = upstream_key(name, params)
+                if args.baselines and key not in done:
+                    done.add(key)
+                    start = time.perf_counter()
+                    try:
+                        for b in baseline_rows(name, params, work, work / "cache", env):
+                            if any(r["config"] == b["config"] and r["seed"] == seed for r in rows):
+                                b["config"] = f"{name}:{b['baseline']}"  # another data set's name
+                            rows.append(b)
+                    except BenchError as err:
+                        rows.append({"config": f"{name}:gmm", "seed": seed, "error": str(err)})
+                    took = time.perf_counter() - start
+                    print(f"# {name} seed {seed} baselines: {took:.1f} s", file=sys.stderr)
     finally:
         tmp.cleanup()
+    compare_with_baselines(rows)
     print_table(rows)
+    print_curves(rows)
     if args.json:
         args.json.write_text(json.dumps({"overrides": sets, "rows": rows}, indent=2) + "\n")
     return 1 if any(r.get("error") for r in rows) else 0
