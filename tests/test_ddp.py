@@ -79,7 +79,7 @@ def test_two_processes_hold_identical_weights(tmp_path: Path) -> None:
 
 
 def test_shards_partition_each_epoch() -> None:
-    from ganforge.training.data import TensorSampler
+    from ganforge.training.sampler import TensorSampler
 
     data = torch.arange(50, dtype=torch.float32)[:, None]
     orders = [

@@ -12,12 +12,12 @@ from pydantic import ValidationError
 
 from ganforge.config import TrainConfig
 from ganforge.training import GANTrainer, fit, make_spec
+from ganforge.training.amp import Precision, precision_for, resolve_precision
 from ganforge.training.device_policy import (
     COMPILE_CHANNELS_LAST_BUG,
     choose_device_settings,
     log_choices,
 )
-from ganforge.training.precision import Precision, precision_for, resolve_precision
 from pipeline.params import ParamsError, load_params
 
 # ------------------------------------------------------------------ amp

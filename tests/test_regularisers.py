@@ -8,9 +8,9 @@ import torch.nn.functional as F
 
 from ganforge.config import TrainConfig
 from ganforge.training import GANTrainer, fit, make_spec
-from ganforge.training import trainer as trainer_module
+from ganforge.training import step as step_module
 from ganforge.training.augment import cutout, diff_augment, translation
-from ganforge.training.trainer import r1_penalty
+from ganforge.training.step import r1_penalty
 
 
 @pytest.fixture(autouse=True)
@@ -43,13 +43,13 @@ def test_lazy_r1_runs_every_nth_step_with_its_weight(monkeypatch) -> None:
         nz=4, ngf=4, ndf=4, batch_size=16, max_steps=6, device="cpu", r1_gamma=2.0, r1_every=3
     )
     calls: list[int] = []
-    real_r1 = trainer_module.r1_penalty
+    real_r1 = step_module.r1_penalty
 
     def spy(logits, real):
         calls.append(trainer.step)
         return real_r1(logits, real)
 
-    monkeypatch.setattr(trainer_module, "r1_penalty", spy)
+    monkeypatch.setattr(step_module, "r1_penalty", spy)
     trainer = GANTrainer(config, make_spec(config, x.shape[1:]), x, seed=0)
     trainer.fit()
     assert calls == [0, 3]
@@ -137,13 +137,13 @@ def test_trainer_augments_real_and_fake_in_both_steps(monkeypatch) -> None:
         r1_gamma=0.0,  # R1 would hand D a real batch that requires grad
     )
     seen: list[tuple[bool, list[str]]] = []
-    real_augment = trainer_module.diff_augment
+    real_augment = step_module.diff_augment
 
     def spy(images, policy):
         seen.append((images.requires_grad, list(policy)))
         return real_augment(images, policy)
 
-    monkeypatch.setattr(trainer_module, "diff_augment", spy)
+    monkeypatch.setattr(step_module, "diff_augment", spy)
     GANTrainer(config, make_spec(config, x.shape[1:]), x, seed=0).fit()
     # D's step: real (no grad), fake (detached); G's step: fake with G's graph
     assert seen == [(False, ["translation"]), (False, ["translation"]), (True, ["translation"])]
@@ -181,4 +181,4 @@ def test_mode_seeking_pairs_fakes_of_one_class_and_trains() -> None:
     assert torch.equal(labels[:8], labels[8:]) and torch.equal(labels[:8], y[:8])
     assert not torch.equal(z[:8], z[8:])
     trainer.train_step()
-    assert trainer._sums["mode_seeking"] > 0
+    assert trainer.stats.sums["mode_seeking"] > 0

@@ -1,6 +1,7 @@
 """Score a trained generator against held-out real data: every metric, one pass over the samples.
 
-`evaluate_images` (image data) and `evaluate_toy` (1-D Gaussian, 2-D ring) take plain objects
+`evaluate_images` (image data: the scores registered in `IMAGE_METRICS`, each a function of the
+`ImageSamples` one pass collects) and `evaluate_toy` (1-D Gaussian, 2-D ring) take plain objects
 (modules, tensors, an `EvaluateConfig`) and return an `EvalResult`; the pipeline stage writes it
 out. Generated samples are compared with the *test* split; the real-data floor is the FID of a
 train subset against the same test split with the same features, i.e. the FID a perfect
@@ -12,26 +13,25 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from ganforge.classifier import DomainClassifier, predict_logits
+from ganforge.classifier import DomainClassifier
 from ganforge.config import EvaluateConfig
 from ganforge.metrics.copies import copy_fraction
-from ganforge.metrics.coverage import class_coverage, class_share_ratios, conditional_accuracy
+from ganforge.metrics.coverage import class_share_ratios, conditional_accuracy
 from ganforge.metrics.features import (
     ClassifierFeatureNet,
     FeatureNet,
-    FeatureSet,
     InceptionFeatureNet,
-    extract_features,
     iter_generated,
-    sample_labels,
 )
 from ganforge.metrics.fid import frechet_distance, min_fid_samples
+from ganforge.metrics.image_samples import ImageSamples, collect_samples, random_subset
 from ganforge.metrics.inception_score import inception_score
 from ganforge.metrics.kid import kernel_inception_distance
 from ganforge.metrics.parzen import parzen_score
@@ -41,8 +41,6 @@ from ganforge.models import GeneratorSpec
 from ganforge.plots import histogram_rows
 
 log = logging.getLogger(__name__)
-
-GRID_SAMPLES = 64
 
 
 @dataclass
@@ -70,11 +68,135 @@ def build_feature_net(
     raise ValueError(f"unknown feature backend {backend!r}: use classifier or inception")
 
 
-def _subset(n: int, k: int, seed: int) -> torch.Tensor:
-    """A deterministic random subset of k of n indices (all of them, in order, when k ≥ n)."""
-    if k >= n:
-        return torch.arange(n)
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:k].sort().values
+ImageMetric = Callable[[ImageSamples], dict[str, Any]]
+# The scores of `evaluate_images`, in the order they appear in its result.
+IMAGE_METRICS: dict[str, ImageMetric] = {}
+
+
+def register_metric(fn: ImageMetric) -> ImageMetric:
+    """Make `fn` one of the scores `evaluate_images` reports: its keys join the result."""
+    IMAGE_METRICS[fn.__name__] = fn
+    return fn
+
+
+@register_metric
+def fid(s: ImageSamples) -> dict[str, Any]:
+    """FID against the test split, and its floor: the FID of a train subset in G's place."""
+    value = frechet_distance(s.real.features, s.fake.features)
+    floor = frechet_distance(s.floor_ref.features, s.real.features)
+    return {
+        "fid": value,
+        "fid_floor": floor,
+        "fid_over_floor": value / floor if floor > 0 else None,
+    }
+
+
+@register_metric
+def kid(s: ImageSamples) -> dict[str, Any]:
+    """KID against the test split: mean and std over random subsets."""
+    c = s.config
+    mean, std, size = kernel_inception_distance(
+        s.real.features, s.fake.features, c.kid_subsets, c.kid_subset_size, s.seed
+    )
+    return {"kid_mean": mean, "kid_std": std, "kid_subset_size": size, "kid_subsets": c.kid_subsets}
+
+
+@register_metric
+def inception(s: ImageSamples) -> dict[str, Any]:
+    """IS of the samples, and of real data on the generator's protocol.
+
+    Real data: n samples in the same splits (the split size sets the marginal p(y) each KL is
+    taken against). Train images, drawn with replacement when there are fewer than n: the test
+    split alone (360 digits) would give splits of 36.
+    """
+    n, splits = s.n, s.config.is_splits
+    mean, std = inception_score(s.fake.logits, splits, s.seed)
+    real_idx = (
+        torch.randint(len(s.floor_ref), (n,), generator=torch.Generator().manual_seed(s.seed + 4))
+        if len(s.floor_ref) < n
+        else torch.arange(n)
+    )
+    real_mean, _ = inception_score(s.floor_ref.logits[real_idx], splits, s.seed)
+    return {
+        "is_mean": mean,
+        "is_std": std,
+        "is_splits": min(splits, n),
+        "is_real_mean": real_mean,
+        "is_real_samples": n,
+        "is_real_source": "train",
+    }
+
+
+@register_metric
+def precision_and_recall(s: ImageSamples) -> dict[str, Any]:
+    """Precision/recall (k-NN manifolds) against the test split; and the same protocol with
+    training images in the generator's place, what real data score (with a few hundred
+    samples per side, recall of real data itself is well below 1)."""
+    k, seed = s.config.pr_k, s.seed
+    pr_n = min(len(s.real), s.n)
+    real = s.real.features[random_subset(len(s.real), pr_n, seed + 3)]
+    precision, recall = precision_recall(
+        real, s.fake.features[random_subset(s.n, pr_n, seed + 2)], k
+    )
+    real_n = min(pr_n, len(s.floor_ref))
+    precision_real, recall_real = precision_recall(
+        s.real.features[random_subset(len(s.real), real_n, seed + 3)],
+        s.floor_ref.features[random_subset(len(s.floor_ref), real_n, seed + 5)],
+        k,
+    )
+    return {
+        "precision": precision,
+        "recall": recall,
+        "pr_samples": pr_n,
+        "pr_k": k,
+        "precision_real": precision_real,
+        "recall_real": recall_real,
+    }
+
+
+@register_metric
+def classes(s: ImageSamples) -> dict[str, Any]:
+    """Class coverage against the test labels; a conditional G's accuracy (labelled data)."""
+    cov = s.coverage
+    if cov is None or s.predicted is None:
+        return {}
+    m = {k: cov[k] for k in ("class_kl", "classes_covered", "num_classes", "class_entropy")}
+    if s.spec.conditional and s.labels is not None:
+        m["conditional_accuracy"] = conditional_accuracy(s.predicted, s.labels)
+    return m
+
+
+@register_metric
+def class_shares(s: ImageSamples) -> dict[str, Any]:
+    """Each class's share of the samples over its share of the training labels (the class
+    distribution G was fitted to): the lowest, the highest, and all of them."""
+    if s.predicted is None:
+        return {}
+    ratios = class_share_ratios(s.predicted, s.train[1], s.num_classes)
+    valid = ~torch.isnan(ratios)
+    lo = int(torch.where(valid, ratios, torch.inf).argmin())
+    hi = int(torch.where(valid, ratios, -torch.inf).argmax())
+    return {
+        "class_share_min": ratios[lo].item(),
+        "class_share_max": ratios[hi].item(),
+        "class_share_min_class": s.class_names[lo],
+        "class_share_max_class": s.class_names[hi],
+        "class_share_ratios": [None if math.isnan(r) else round(r, 4) for r in ratios.tolist()],
+    }
+
+
+@register_metric
+def copies(s: ImageSamples) -> dict[str, Any]:
+    """How many samples are (near) copies of training images."""
+    return copy_fraction(s.to_check, s.train[0], s.test[0])
+
+
+@register_metric
+def parzen(s: ImageSamples) -> dict[str, Any]:
+    """The Parzen-window log-likelihood of the test split (an MLP G, σ chosen on val)."""
+    if s.kept is None or s.val is None:
+        return {}
+    return {**parzen_score(s.kept, s.val[0], s.test[0]), "parzen_samples": s.n}
 
 
 def evaluate_images(
@@ -90,8 +212,9 @@ def evaluate_images(
     seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> EvalResult:
-    """FID, FID floor, KID, IS, precision/recall, class coverage (and conditional accuracy,
-    Parzen window for the MLP GAN) of `generator` against the test split.
+    """Every score of `IMAGE_METRICS` (FID and its floor, KID, IS, precision/recall, class
+    coverage, copies; conditional accuracy and the Parzen window where they apply) of
+    `generator` against the test split.
 
     `train`, `test`, `val` are (uint8 images [N, C, H, W], labels [N]). `classifier` judges class
     coverage; with the classifier backend it is the feature net's own classifier.
@@ -106,115 +229,33 @@ def evaluate_images(
         )
     if classifier is None and isinstance(net, ClassifierFeatureNet):
         classifier = net.classifier
-    labelled = bool((train[1] >= 0).all()) and classifier is not None
-
-    # Real references, once: the test split, and a train subset of at most num_samples.
-    train_idx = _subset(len(train[0]), n, seed + 1)
-    real = extract_features(net, test[0], config.batch_size, device)
-    floor_ref = extract_features(net, train[0][train_idx], config.batch_size, device)
-    t_real = time.perf_counter() - start
-
-    # Generated samples: labels for a conditional G drawn from the data's class distribution.
-    labels = None
-    if spec.conditional:
-        weights = torch.bincount(train[1][train[1] >= 0], minlength=spec.num_classes).double()
-        labels = sample_labels(
-            n, weights + (weights.sum() == 0), torch.Generator().manual_seed(seed)
-        )
-    keep_all = spec.arch == "mlp" and val is not None
-    # With Inception features the domain classifier still judges the classes, in the same pass.
-    judge = (
-        classifier.to(device) if labelled and not isinstance(net, ClassifierFeatureNet) else None
+    s = collect_samples(
+        generator, spec, net, train, test, config, val, classifier, class_names, seed, device
     )
-    parts, kept, judged, first, to_check = [], [], [], None, []
-    checked = 0
-    for images, _ in iter_generated(generator, spec, n, config.batch_size, seed, device, labels):
-        if first is None:
-            first = images[:GRID_SAMPLES].clone()
-        if keep_all:
-            kept.append(images)
-        if checked < config.copy_samples:  # the first ones: z is random, so any are a sample
-            to_check.append(images[: config.copy_samples - checked])
-            checked += len(to_check[-1])
-        parts.append(extract_features(net, images, config.batch_size, device))
-        if judge is not None:
-            judged.append(predict_logits(judge, images, config.batch_size, device).argmax(1))
-    fake = FeatureSet.cat(parts)
-    t_gen = time.perf_counter() - start - t_real
-
     m: dict[str, Any] = {
         "backend": net.name,
         "feature_dim": net.feature_dim,
         "num_samples": n,
-        "real_samples": len(real),
-        "floor_train_samples": len(floor_ref),
+        "real_samples": len(s.real),
+        "floor_train_samples": len(s.floor_ref),
         "seed": seed,
     }
-    m["fid"] = frechet_distance(real.features, fake.features)
-    m["fid_floor"] = frechet_distance(floor_ref.features, real.features)
-    m["fid_over_floor"] = m["fid"] / m["fid_floor"] if m["fid_floor"] > 0 else None
-    m["kid_mean"], m["kid_std"], m["kid_subset_size"] = kernel_inception_distance(
-        real.features, fake.features, config.kid_subsets, config.kid_subset_size, seed
-    )
-    m["kid_subsets"] = config.kid_subsets
-    m["is_mean"], m["is_std"] = inception_score(fake.logits, config.is_splits, seed)
-    m["is_splits"] = min(config.is_splits, n)
-    # Real data on the generator's protocol: n samples in the same splits (the split size sets
-    # the marginal p(y) each KL is taken against). Train images, drawn with replacement when
-    # there are fewer than n: the test split alone (360 digits) would give splits of 36.
-    real_idx = (
-        torch.randint(len(floor_ref), (n,), generator=torch.Generator().manual_seed(seed + 4))
-        if len(floor_ref) < n
-        else torch.arange(n)
-    )
-    m["is_real_mean"], _ = inception_score(floor_ref.logits[real_idx], config.is_splits, seed)
-    m["is_real_samples"], m["is_real_source"] = n, "train"
-    pr_n = min(len(real), n)
-    pr_idx = _subset(n, pr_n, seed + 2)
-    m["precision"], m["recall"] = precision_recall(
-        real.features[_subset(len(real), pr_n, seed + 3)], fake.features[pr_idx], config.pr_k
-    )
-    m["pr_samples"], m["pr_k"] = pr_n, config.pr_k
-    # The same protocol with training images in the generator's place: what real data score
-    # (with a few hundred samples per side, recall of real data itself is well below 1).
-    real_pr_n = min(pr_n, len(floor_ref))
-    m["precision_real"], m["recall_real"] = precision_recall(
-        real.features[_subset(len(real), real_pr_n, seed + 3)],
-        floor_ref.features[_subset(len(floor_ref), real_pr_n, seed + 5)],
-        config.pr_k,
-    )
-
-    rows: list[dict[str, Any]] = []
-    if labelled and classifier is not None:
-        pred = torch.cat(judged) if judge is not None else fake.logits.argmax(1)
-        cov = class_coverage(pred, test[1], classifier.num_classes, config.coverage_min_share)
-        m["class_kl"], m["classes_covered"] = cov["class_kl"], cov["classes_covered"]
-        m["num_classes"], m["class_entropy"] = cov["num_classes"], cov["class_entropy"]
-        names = class_names or [str(k) for k in range(classifier.num_classes)]
-        rows = [
-            {"class": names[k], "generated": g, "real": r}
-            for k, (g, r) in enumerate(zip(cov["generated"], cov["real"], strict=True))
-        ]
-        if spec.conditional and labels is not None:
-            m["conditional_accuracy"] = conditional_accuracy(pred, labels)
-        # Against the training labels: the class distribution the generator was fitted to.
-        ratios = class_share_ratios(pred, train[1], classifier.num_classes)
-        valid = ~torch.isnan(ratios)
-        lo, hi = (
-            int(torch.where(valid, ratios, torch.inf).argmin()),
-            int(torch.where(valid, ratios, -torch.inf).argmax()),
-        )
-        m["class_share_min"], m["class_share_max"] = ratios[lo].item(), ratios[hi].item()
-        m["class_share_min_class"], m["class_share_max_class"] = names[lo], names[hi]
-        m["class_share_ratios"] = [None if math.isnan(r) else round(r, 4) for r in ratios.tolist()]
-    m.update(copy_fraction(torch.cat(to_check), train[0], test[0]))
-    if keep_all and val is not None:
-        m.update(parzen_score(torch.cat(kept), val[0], test[0]))
-        m["parzen_samples"] = n
+    for score in IMAGE_METRICS.values():
+        m.update(score(s))
     m["eval_seconds"] = time.perf_counter() - start
-    m["real_feature_seconds"], m["generate_feature_seconds"] = t_real, t_gen
+    m.update(s.seconds)
     log.info("evaluation took %.1f s", m["eval_seconds"])
-    return EvalResult(metrics=m, samples=first, class_rows=rows)
+    return EvalResult(metrics=m, samples=s.first, class_rows=_class_rows(s))
+
+
+def _class_rows(s: ImageSamples) -> list[dict[str, Any]]:
+    """Per class: generated and real counts (labelled data), for the class plot."""
+    if s.coverage is None:
+        return []
+    pairs = zip(s.coverage["generated"], s.coverage["real"], strict=True)
+    return [
+        {"class": s.class_names[k], "generated": g, "real": r} for k, (g, r) in enumerate(pairs)
+    ]
 
 
 def evaluate_toy(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ganforge.training.architecture import make_spec
 from ganforge.training.callbacks import (
     HISTORY_COLUMNS,
     QUALITY_COLUMNS,
@@ -27,13 +28,8 @@ from ganforge.training.quality import (
     starved_classes,
 )
 from ganforge.training.state import LAST_CHECKPOINT
-from ganforge.training.trainer import (
-    GANTrainer,
-    NonFiniteLossError,
-    TrainResult,
-    fit,
-    make_spec,
-)
+from ganforge.training.stats import NonFiniteLossError
+from ganforge.training.trainer import GANTrainer, TrainResult, fit
 
 __all__ = [
     "HISTORY_COLUMNS",
