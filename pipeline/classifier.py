@@ -1,15 +1,23 @@
 """Stage `classifier`: train the domain classifier (the offline FID/KID/IS feature net).
 
-data/prepared -> models/classifier.pt + metrics/classifier.json. Unlabelled image data (CelebA,
-an image folder without classes) and toy data need no classifier: the stage then writes a file
-that says why, a note in the metrics, and evaluate must use backend inception for images.
+data/prepared -> models/classifier.pt + metrics/classifier.json. Labelled images train it on
+their classes; unlabelled images (CelebA, an image folder without classes) on the rotation of
+each image (`rotation_task`), whose features still judge FID offline. Toy data need no
+classifier: the stage then writes a file that says why and a note in the metrics.
 """
 
 from __future__ import annotations
 
 import logging
 
-from ganforge.classifier import accuracy, save_classifier, save_placeholder, train_classifier
+from ganforge.classifier import (
+    ROTATIONS,
+    accuracy,
+    rotation_task,
+    save_classifier,
+    save_placeholder,
+    train_classifier,
+)
 from ganforge.data import DataError, load_meta, load_split
 from ganforge.device import resolve_device
 from pipeline.common import (
@@ -21,6 +29,39 @@ from pipeline.common import (
     write_metrics,
 )
 from pipeline.params import load_params
+
+# (name in the library's epoch row, shown as, format): a percentage or three decimals.
+EPOCH_FIELDS = (
+    ("loss", "loss", "{:.3f}"),
+    ("train_accuracy", "train accuracy", "{:.1%}"),
+    ("val_accuracy", "val accuracy", "{:.1%}"),
+    ("val_loss", "val loss", "{:.3f}"),
+)
+
+
+class EpochLine(logging.Filter):
+    """The library's per-epoch record (`classifier epoch N: {dict}`) as one readable line."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs = epochs
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.msg == "classifier epoch %d: %s" and isinstance(args, tuple) and len(args) == 2:
+            epoch, row = args
+            if isinstance(row, dict):
+                shown = [
+                    f"{name} {fmt.format(row[key])}".replace("%", " %")
+                    for key, name, fmt in EPOCH_FIELDS
+                    if isinstance(row.get(key), int | float)
+                ]
+                width = len(str(self.epochs))
+                record.msg = f"classifier epoch {epoch:{width}d}/{self.epochs}: " + ", ".join(
+                    shown
+                )
+                record.args = ()
+        return True
 
 
 def main() -> None:
@@ -36,17 +77,10 @@ def main() -> None:
     except DataError as err:
         raise StageError(f"classifier: {err}") from None
     num_classes = int(meta.get("num_classes") or 0)
-    reason = None
     if train.kind != "images":
         reason = (
             f"{meta.get('dataset')} holds points, not images: its evaluation needs no classifier"
         )
-    elif num_classes < 2 or bool((train.labels < 0).any()):
-        reason = (
-            f"{meta.get('dataset')} has no class labels, so no classifier can be trained; "
-            "evaluate needs evaluate.backend: inception"
-        )
-    if reason is not None:
         log.warning("classifier: %s", reason)
         save_placeholder(CLASSIFIER_PATH, reason)
         write_metrics("classifier", {"trained": False, "note": reason}, ("trained",))
@@ -55,12 +89,36 @@ def main() -> None:
         device = resolve_device(cfg.device)
     except ValueError as err:
         raise StageError(f"classifier.device: {err}") from None
-    result = train_classifier(
-        train.data, train.labels, num_classes, cfg, val.data, val.labels, params.seed, device
+    labelled = num_classes >= 2 and not bool((train.labels < 0).any())
+    task = "classes" if labelled else "rotation"
+    if not labelled:  # each image in four rotations, labelled by its rotation
+        log.info("classifier: %s has no class labels: trained on rotations", meta.get("dataset"))
+        (train_x, train_y), (val_x, val_y), (test_x, test_y) = (
+            rotation_task(split.data) for split in (train, val, test)
+        )
+        num_classes = ROTATIONS
+    else:
+        (train_x, train_y), (val_x, val_y) = (train.data, train.labels), (val.data, val.labels)
+        test_x, test_y = test.data, test.labels
+    epoch_lines = EpochLine(cfg.epochs)
+    logging.getLogger("ganforge.classifier").addFilter(epoch_lines)
+    try:
+        result = train_classifier(
+            train_x, train_y, num_classes, cfg, val_x, val_y, params.seed, device, task=task
+        )
+    finally:
+        logging.getLogger("ganforge.classifier").removeFilter(epoch_lines)
+    test_acc = accuracy(result.model, test_x, test_y, device=device)
+    log.info(
+        "classifier: test accuracy %.1f %% (epoch %d of %d kept, %.0f s)",
+        100 * test_acc,
+        result.best_epoch,
+        cfg.epochs,
+        result.seconds,
     )
-    test_acc = accuracy(result.model, test.data, test.labels, device=device)
     metrics = {
         "trained": True,
+        "task": task,
         "test_accuracy": test_acc,
         "val_accuracy": result.val_accuracy,
         "epochs": cfg.epochs,

@@ -86,14 +86,14 @@ def main() -> None:
         try:
             result = evaluate_images(
                 generator, spec, net.to(device), pair["train"], pair["test"], cfg,
-                val=pair["val"], classifier=classifier,
+                val=pair["val"], classifier=_judge(classifier),
                 class_names=list(meta.get("classes") or []), seed=params.seed, device=device,
             )  # fmt: skip
         except ValueError as err:  # e.g. num_samples too small for a full-rank covariance
             raise StageError(f"evaluate: {err}") from None
     result.metrics["weights"] = extra.get("weights")
     result.metrics["dataset"] = meta.get("dataset")
-    log.info("evaluate: %s", {k: _round(v) for k, v in result.metrics.items()})
+    log.info("%s", summary(result.metrics))  # every figure: reports/eval.json and MLflow
 
     # The outs are written last: a failure up to the end of the MLflow step leaves them as
     # they were (staged files are moved into place only when the whole block succeeds).
@@ -124,6 +124,11 @@ def main() -> None:
             settle(params.mlflow.registered_model, run.info.run_id)
 
 
+def _judge(classifier: Any) -> Any:
+    """The classifier that judges classes: none when it learnt rotations (unlabelled data)."""
+    return classifier if classifier is not None and classifier.task == "classes" else None
+
+
 def _classifier(backend: str) -> tuple[Any, dict[str, Any]]:
     """The domain classifier and what it was saved with (its config, its test accuracy).
 
@@ -143,6 +148,33 @@ def _classifier(backend: str) -> tuple[Any, dict[str, Any]]:
 
 def _round(value: Any) -> Any:
     return round(value, 4) if isinstance(value, float) else value
+
+
+def summary(m: dict[str, Any]) -> str:
+    """The headline scores in one line, each number in one format (3 decimals)."""
+
+    def num(key: str) -> str:
+        return f"{float(m[key]):.3f}"
+
+    parts = []
+    if isinstance(m.get("fid"), int | float):
+        floor = ""
+        if isinstance(m.get("fid_floor"), int | float) and isinstance(
+            m.get("fid_over_floor"), int | float
+        ):
+            floor = f" (floor {num('fid_floor')}, {float(m['fid_over_floor']):.2f}×)"
+        parts.append(f"FID {num('fid')}{floor}")
+    for key, name in (("precision", "precision"), ("recall", "recall")):
+        if isinstance(m.get(key), int | float):
+            parts.append(f"{name} {num(key)}")
+    if m.get("num_classes"):
+        parts.append(f"classes {m.get('classes_covered')}/{m['num_classes']}")
+    if m.get("num_modes"):
+        parts.append(f"modes {m.get('modes_covered')}/{m['num_modes']}")
+    for key, name in (("high_quality_fraction", "high quality"), ("jsd", "JSD")):
+        if isinstance(m.get(key), int | float):
+            parts.append(f"{name} {num(key)}")
+    return "evaluate: " + ", ".join(parts)
 
 
 def _write_histogram(result: EvalResult, path: Path = HISTOGRAM_CSV) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from ganforge.classifier import (
     DomainClassifier,
@@ -106,3 +107,60 @@ def test_classifier_stage_on_points_writes_a_note(
     assert metrics["trained"] is False and "points" in metrics["note"]
     with pytest.raises(NoClassifierError):
         load_classifier("models/classifier.pt")
+
+
+def test_rotation_task_turns_each_image_four_ways() -> None:
+    import torch
+
+    from ganforge.classifier import rotation_task
+
+    x = torch.arange(2 * 1 * 3 * 3, dtype=torch.uint8).reshape(2, 1, 3, 3)
+    turned, labels = rotation_task(x)
+    assert turned.shape == (8, 1, 3, 3) and labels.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert torch.equal(turned[:2], x) and torch.equal(turned[2], torch.rot90(x[0], 1, (1, 2)))
+    assert torch.equal(turned[6], torch.rot90(x[0], 3, (1, 2)))
+    with pytest.raises(ValueError, match="square images"):
+        rotation_task(torch.zeros(2, 1, 3, 4, dtype=torch.uint8))
+
+
+def test_classifier_stage_on_unlabelled_images_learns_rotations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An image folder without classes still gets an offline feature net: a rotation classifier."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from ganforge.config import PrepareConfig
+    from ganforge.data import prepare_dataset
+    from pipeline import classifier as stage
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "images").mkdir()
+    for i, image in enumerate(load_digits().images[:80]):
+        pixels = (image * 16).clip(0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(tmp_path / "images" / f"{i:03d}.png")
+    folder = PrepareConfig(dataset="image_folder", root=str(tmp_path / "images"), image_size=16)
+    prepare_dataset(folder, seed=0, out_dir=tmp_path / "data/prepared")
+    Path("params.yaml").write_text(yaml.safe_dump({"classifier": {"epochs": 2, "width": 8}}))
+    stage.main()
+    metrics = json.loads(Path("reports/classifier.json").read_text())
+    assert metrics["trained"] and metrics["task"] == "rotation" and metrics["num_classes"] == 4
+    model, _ = load_classifier("models/classifier.pt")
+    assert model.task == "rotation" and model.config()["task"] == "rotation"
+
+    # its features judge FID; its logits are rotations, not classes: no IS, no class scores
+    from ganforge.config import EvaluateConfig
+    from ganforge.metrics import evaluate_images
+    from ganforge.metrics.evaluate import build_feature_net
+    from ganforge.models import GeneratorSpec, build_generator
+
+    spec = GeneratorSpec(arch="dcgan", nz=8, sample_shape=(1, 16, 16), ngf=4, ndf=4)
+    train, test = load_split("data/prepared", "train"), load_split("data/prepared", "test")
+    cfg = EvaluateConfig(num_samples=300, batch_size=100, kid_subset_size=10, copy_samples=10)
+    result = evaluate_images(
+        build_generator(spec).eval(), spec, build_feature_net("classifier", model),
+        (train.data, train.labels), (test.data, test.labels), cfg,
+    )  # fmt: skip
+    assert result.metrics["fid"] > 0 and "precision" in result.metrics
+    assert not {"is_mean", "classes_covered", "class_share_min"} & set(result.metrics)

@@ -109,6 +109,8 @@ def inception(s: ImageSamples) -> dict[str, Any]:
     taken against). Train images, drawn with replacement when there are fewer than n: the test
     split alone (360 digits) would give splits of 36.
     """
+    if not s.judges_classes:
+        return {}
     n, splits = s.n, s.config.is_splits
     mean, std = inception_score(s.fake.logits, splits, s.seed)
     real_idx = (
@@ -227,7 +229,7 @@ def evaluate_images(
             f"features: FID needs a full-rank covariance, use at least "
             f"{min_fid_samples(net.feature_dim)}"
         )
-    if classifier is None and isinstance(net, ClassifierFeatureNet):
+    if classifier is None and isinstance(net, ClassifierFeatureNet) and net.judges_classes:
         classifier = net.classifier
     s = collect_samples(
         generator, spec, net, train, test, config, val, classifier, class_names, seed, device

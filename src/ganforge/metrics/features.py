@@ -52,6 +52,9 @@ class FeatureNet(nn.Module):
     name: str = "features"
     feature_dim: int
     num_classes: int
+    # Whether the logits are classes of images (ImageNet's, the data's): a rotation
+    # classifier's are not, so no Inception Score is taken from them.
+    judges_classes: bool = True
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
@@ -67,6 +70,7 @@ class ClassifierFeatureNet(FeatureNet):
         self.classifier = classifier.eval()
         self.feature_dim = classifier.feature_dim
         self.num_classes = classifier.num_classes
+        self.judges_classes = classifier.task == "classes"
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.classifier.features_and_logits(images)

@@ -56,6 +56,7 @@ class ImageSamples:
     predicted: torch.Tensor | None  # the classes the classifier sees in them (labelled data)
     num_classes: int
     class_names: list[str]
+    judges_classes: bool  # the feature net's logits are classes (see FeatureNet)
     first: torch.Tensor | None  # the first samples (up to GRID_SAMPLES of the first batch)
     to_check: torch.Tensor  # the first copy_samples samples (z is random: any are a sample)
     kept: torch.Tensor | None  # all samples, for the Parzen window of an MLP G
@@ -134,6 +135,7 @@ def collect_samples(
         predicted=predicted,
         num_classes=num_classes,
         class_names=class_names or [str(k) for k in range(num_classes)],
+        judges_classes=net.judges_classes,
         first=done.first,
         to_check=torch.cat(done.to_check),
         kept=torch.cat(done.kept) if keep_all else None,
