@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 from ganforge.config import (
     ClassifierConfig,
@@ -134,7 +136,12 @@ class ParamsError(SystemExit):
         self.message = message
 
 
-def _describe(err: dict[str, Any], raw: dict[str, Any]) -> str:
+def _fields(model: Any) -> dict[str, FieldInfo]:
+    """The fields of a pydantic model class (none for anything else)."""
+    return model.model_fields if isinstance(model, type) and issubclass(model, BaseModel) else {}
+
+
+def _describe(err: ErrorDetails, raw: dict[str, Any]) -> str:
     loc = [str(p) for p in err["loc"]]
     if not loc or loc == ["train"]:  # checks whose messages name the keys themselves
         return str(err["msg"]).removeprefix("Value error, ")
@@ -142,9 +149,9 @@ def _describe(err: dict[str, Any], raw: dict[str, Any]) -> str:
     if err["type"] == "extra_forbidden":
         parent: Any = Params
         for part in loc[:-1]:
-            field = parent.model_fields.get(part) if isinstance(parent, type) else None
+            field = _fields(parent).get(part)
             parent = field.annotation if field is not None else None
-        allowed = sorted(parent.model_fields) if isinstance(parent, type) else []
+        allowed = sorted(_fields(parent))
         hint = f"; known keys here: {', '.join(allowed)}" if allowed else ""
         return f"{key}: unknown key{hint}"
     value: Any = raw

@@ -42,7 +42,10 @@ def test_library_defaults_are_the_papers() -> None:
     assert (cfg.nz, cfg.ngf, cfg.ndf, cfg.batch_size) == (100, 64, 64, 128)
     assert (cfg.lr_g, cfg.lr_d, cfg.beta1, cfg.beta2) == (2e-4, 2e-4, 0.5, 0.999)
     assert (cfg.loss, cfg.d_steps, cfg.optimizer, cfg.d_norm) == (
-        "non_saturating", 1, "adam", "batch"
+        "non_saturating",
+        1,
+        "adam",
+        "batch",
     )
     assert cfg.labels == "none" and cfg.augment == [] and cfg.ema_decay is None
     assert cfg.r1_gamma == 0 and cfg.mode_seeking == 0 and cfg.pack == 1

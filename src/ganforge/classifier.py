@@ -223,7 +223,9 @@ def train_classifier(
         opt, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.15
     )
     max_shift = max(1, height // 16)
-    has_val = val_images is not None and val_labels is not None and len(val_images) > 0
+    val = None
+    if val_images is not None and val_labels is not None and len(val_images) > 0:
+        val = (val_images, val_labels)
 
     x_all = to_model_range(train_images)  # float [-1, 1], once
     y_all = train_labels.long()
@@ -248,10 +250,10 @@ def train_classifier(
             correct += (logits.argmax(1) == y).sum().item()
             total += len(idx)
         row = {"epoch": epoch, "loss": loss_sum / total, "train_accuracy": correct / total}
-        if has_val:
-            logits = predict_logits(model, val_images, device=device)
-            row["val_accuracy"] = (logits.argmax(1) == val_labels).float().mean().item()
-            row["val_loss"] = F.cross_entropy(logits, val_labels.long()).item()
+        if val is not None:
+            logits = predict_logits(model, val[0], device=device)
+            row["val_accuracy"] = (logits.argmax(1) == val[1]).float().mean().item()
+            row["val_loss"] = F.cross_entropy(logits, val[1].long()).item()
             # Best accuracy, ties (a small val set saturates) broken by the lower loss.
             key = (row["val_accuracy"], -row["val_loss"])
             if best_state is None or key > best_key:
@@ -265,7 +267,7 @@ def train_classifier(
     return TrainResult(
         model=model,
         best_epoch=best_epoch,
-        val_accuracy=best_acc if has_val else None,
+        val_accuracy=best_acc if val is not None else None,
         history=history,
         seconds=time.perf_counter() - start,
     )

@@ -23,21 +23,21 @@ def plot_points(
     import matplotlib.pyplot as plt
 
     fake = points.detach().float().cpu().numpy()
-    real = real.detach().float().cpu().numpy() if real is not None else None
+    ref = real.detach().float().cpu().numpy() if real is not None else None
     fig, ax = plt.subplots(figsize=(size, size), dpi=80)
     if fake.shape[1] >= 2:
-        if real is not None:
-            ax.scatter(real[:, 0], real[:, 1], s=2, alpha=0.4, label="real (test)")
-        ax.scatter(fake[:, 0], fake[:, 1], s=2 if real is not None else 6, alpha=0.4,
+        if ref is not None:
+            ax.scatter(ref[:, 0], ref[:, 1], s=2, alpha=0.4, label="real (test)")
+        ax.scatter(fake[:, 0], fake[:, 1], s=2 if ref is not None else 6, alpha=0.4,
                    label="generated")  # fmt: skip
         ax.set_aspect("equal")
     else:
-        if real is not None:
-            ax.hist(real[:, 0], bins=60, density=True, alpha=0.5, label="real (test)")
-        ax.hist(fake[:, 0], bins=60 if real is not None else 30, density=real is not None,
+        if ref is not None:
+            ax.hist(ref[:, 0], bins=60, density=True, alpha=0.5, label="real (test)")
+        ax.hist(fake[:, 0], bins=60 if ref is not None else 30, density=ref is not None,
                 alpha=0.5, label="generated")  # fmt: skip
     ax.set_title(title)
-    if real is not None:
+    if ref is not None:
         ax.legend(loc="upper right")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ganforge.config import TrainConfig
+from ganforge.config import Labels, TrainConfig
 
 AUTO = "auto"
 
@@ -220,7 +220,7 @@ def resolve_recipe(request: Mapping[str, Any], facts: DataFacts) -> Recipe:
     return Recipe(name, config, reasons)
 
 
-def auto_labels(facts: DataFacts, model: str, pack: int = 1) -> tuple[str, str]:
+def auto_labels(facts: DataFacts, model: str, pack: int = 1) -> tuple[Labels, str]:
     """What `labels: auto` means on these data with this model, and why."""
     if not facts.labelled:
         return "none", "the data have no class labels"

@@ -167,6 +167,7 @@ NATIVE_CHANNELS = {"digits": 1, "mnist": 1, "fashion_mnist": 1, "cifar10": 3, "c
 def _open_source(config: PrepareConfig, skipped: _Skipped) -> sources.ImageSource:
     root = Path(config.root)
     size, chunk = config.image_size, config.chunk_size
+    channels: int
     if config.channels != "auto":
         channels = config.channels
     elif config.dataset == "image_folder":
@@ -253,7 +254,7 @@ def _prepare_images(
             images = np.ascontiguousarray(chunk.images, dtype=np.uint8)
             if images.shape[1:] != sample:
                 raise DataError(f"internal: a chunk of shape {images.shape[1:]}, expected {sample}")
-            f.write(memoryview(images).cast("B"))
+            f.write(images.data.cast("B"))
             usable_mask[done : done + len(images)] = chunk.ok
             done += len(images)
             if progress is not None:
@@ -294,7 +295,7 @@ def _prepare_images(
         index = rows[split]
         n = len(index)
 
-        def images(index: np.ndarray = index) -> Iterator[np.ndarray]:
+        def image_blocks(index: np.ndarray = index) -> Iterator[np.ndarray]:
             nonlocal written
             for block in _read_rows(scratch, index, buffer):
                 yield block
@@ -305,7 +306,7 @@ def _prepare_images(
         save_streamed(
             work / f"{split}.pt",
             {
-                "images": (torch.uint8, (n, *sample), images()),
+                "images": (torch.uint8, (n, *sample), image_blocks()),
                 "labels": (torch.int64, (n,), [np.ascontiguousarray(labels[index])]),
             },
             digest,

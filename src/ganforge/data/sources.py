@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +143,7 @@ def mnist_source(
     parts = [
         _open_torchvision(
             dataset,
-            lambda train=train: cls(str(root), train=train, download=download),
+            partial(cls, str(root), train=train, download=download),
             root,
             expected,
             raw,
@@ -180,7 +181,7 @@ def cifar10_source(
     parts = [
         _open_torchvision(
             "cifar10",
-            lambda train=train: cls(str(root), train=train, download=download),
+            partial(cls, str(root), train=train, download=download),
             root,
             [where / n for n in names],
             where,
@@ -231,7 +232,7 @@ def celeba_source(
     for split, code in (("train", TRAIN), ("valid", VAL), ("test", TEST)):
         part = _open_torchvision(
             "celeba",
-            lambda split=split: cls(str(root), split=split, target_type=[], download=download),
+            partial(cls, str(root), split=split, target_type=[], download=download),
             root,
             expected,
             where,

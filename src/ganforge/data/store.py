@@ -179,7 +179,7 @@ def save_streamed(
         with open(path, "r+b") as f:
             f.seek(offset)
             for chunk in chunks:
-                buffer = memoryview(np.ascontiguousarray(chunk)).cast("B")
+                buffer = np.ascontiguousarray(chunk).data.cast("B")
                 f.write(buffer)
                 crc = zlib.crc32(buffer, crc)
                 sha.update(buffer)

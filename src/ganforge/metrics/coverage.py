@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -18,7 +19,7 @@ def class_coverage(
     real_labels: torch.Tensor,
     num_classes: int,
     min_share: float = 0.1,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """How the classifier's predictions on generated samples spread over the classes.
 
     - `class_kl`: KL(p_gen ‖ p_data) in nats between the predicted-class histogram and the

@@ -57,7 +57,7 @@ class ImageSamples:
     num_classes: int
     class_names: list[str]
     judges_classes: bool  # the feature net's logits are classes (see FeatureNet)
-    first: torch.Tensor | None  # the first samples (up to GRID_SAMPLES of the first batch)
+    first: torch.Tensor  # the first samples (up to GRID_SAMPLES of the first batch)
     to_check: torch.Tensor  # the first copy_samples samples (z is random: any are a sample)
     kept: torch.Tensor | None  # all samples, for the Parzen window of an MLP G
     seconds: dict[str, float]  # real_feature_seconds, generate_feature_seconds
@@ -116,6 +116,8 @@ def collect_samples(
     labels = _requested_labels(spec, train[1], n, seed)
     keep_all = spec.arch == "mlp" and val is not None
     done = _generate(generator, spec, net, config, seed, device, labels, judge, keep_all)
+    if done.first is None:
+        raise ValueError(f"evaluate.num_samples = {n}: the generator gave no sample")
     fake = FeatureSet.cat(done.parts)
     predicted = None
     if labelled:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,7 +62,7 @@ def mode_coverage(
     std: float,
     num_std: float = NUM_STD,
     min_share: float = MIN_MODE_SHARE,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Modes covered and the fraction of high-quality samples of 2-D points [N, 2].
 
     `mode_shares[k]` is mode k's high-quality samples over its expected count N / modes (1.0

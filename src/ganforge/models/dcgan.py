@@ -143,7 +143,7 @@ class DCGANDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.num_classes and labels is None:
             raise ValueError("this discriminator is conditional: pass labels")
-        if self.concat:
+        if self.concat and labels is not None:  # concat: conditional, so labels were checked
             x = concat_label_planes(x, labels, self.num_classes)
         if self.pack > 1:
             x = pack_samples(x, self.pack)

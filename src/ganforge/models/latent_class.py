@@ -67,6 +67,8 @@ def z_for_classes(
 class LatentClassGenerator(nn.Module):
     """z [B, nz] -> samples: a conditional generator fed the class `classes_from_z(z[:, 0])`."""
 
+    inner_bounds: torch.Tensor  # a buffer (registered in __init__)
+
     def __init__(self, conditional: nn.Module, prior: Sequence[float]) -> None:
         super().__init__()
         if len(prior) < 2:

@@ -135,7 +135,7 @@ class MLPDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.num_classes and labels is None:
             raise ValueError("this discriminator is conditional: pass labels")
-        if self.concat:
+        if self.concat and labels is not None:  # concat: conditional, so labels were checked
             one_hot = F.one_hot(labels, self.num_classes).to(x.dtype)
             x = torch.cat([x.flatten(1), one_hot], dim=1)
         if self.pack > 1:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
 from ganforge.config import ArchOptions
 
+# The networks ganforge builds (models/dcgan.py, models/mlp.py).
+Arch = Literal["dcgan", "mlp"]
 
-def resolve_arch(arch: str, sample_shape: tuple[int, ...] | list[int]) -> str:
+
+def resolve_arch(arch: Arch | Literal["auto"], sample_shape: Sequence[int]) -> Arch:
     """The architecture `arch` names on data of `sample_shape`: "auto" picks from the data.
 
     Images (C, H, W) get "dcgan" (Radford et al. 2015); points (D,) get "mlp" (Goodfellow et
-    al. 2014), the only one of the two that reads a flat vector. Other names pass through.
+    al. 2014), the only one of the two that reads a flat vector.
     """
     if arch != "auto":
         return arch
@@ -39,7 +43,7 @@ class GeneratorSpec(ArchOptions):
 
     # "auto" may be passed in and is resolved from sample_shape (see resolve_arch): a saved
     # spec always names the architecture that was built.
-    arch: Literal["dcgan", "mlp"]
+    arch: Arch
     sample_shape: tuple[int, ...]  # (C, H, W) for images, (D,) for toy points
     num_classes: int = Field(0, ge=0)  # 0: unconditional
     class_names: tuple[str, ...] = ()

@@ -61,7 +61,8 @@ class Precision:
             # `torch.backends.cuda.matmul.fp32_precision` makes torch.get_float32_matmul_precision
             # (which inductor reads) raise on "mixed legacy and new APIs" in torch 2.14.
             torch.set_float32_matmul_precision("high")
-            torch.backends.cudnn.conv.fp32_precision = "tf32"
+            # torch types the cudnn module's attributes one by one and leaves `conv` out
+            torch.backends.cudnn.conv.fp32_precision = "tf32"  # type: ignore[attr-defined]
 
 
 def precision_for(amp: AmpChoice, device: torch.device) -> Precision:

@@ -91,8 +91,8 @@ def build_networks(
 ) -> Networks:
     """G and D of `spec` on `device` (initialised from torch's global RNG), and their optimisers."""
     fmt = torch.channels_last if channels_last else torch.preserve_format
-    g_core = build_generator(spec).to(device, memory_format=fmt)
-    d_core = build_discriminator(spec).to(device, memory_format=fmt)
+    g_core = build_generator(spec).to(device).to(memory_format=fmt)
+    d_core = build_discriminator(spec).to(device).to(memory_format=fmt)
     ema = EMA(g_core, config.ema_decay) if config.ema_decay else None
     opt_g = make_optimizer(g_core, config.lr_g, config)
     opt_d = make_optimizer(d_core, config.lr_d, config)

@@ -234,7 +234,7 @@ class QualityMonitor(Callback):
             if self.keep == "best":
                 self.best_state = _snapshot(trainer)
         if hist is not None and self.prior is not None:
-            self._check_collapse(step, trainer.total_steps, hist)
+            self._check_collapse(step, trainer.total_steps, hist, self.prior)
 
     @torch.no_grad()
     def score(self, trainer: GANTrainer) -> tuple[float, torch.Tensor | None]:
@@ -273,10 +273,12 @@ class QualityMonitor(Callback):
             module.train(was_training)
         return torch.cat(parts)
 
-    def _check_collapse(self, step: int, total: int, hist: torch.Tensor) -> None:
+    def _check_collapse(
+        self, step: int, total: int, hist: torch.Tensor, prior: torch.Tensor
+    ) -> None:
         judged = int(hist.sum())
         armed = step >= self.warmup * total and judged >= self.min_judged
-        starved = starved_classes(hist, self.prior) if armed else []
+        starved = starved_classes(hist, prior) if armed else []
         self._starved_run = self._starved_run + 1 if starved else 0
         if self._starved_run == self.patience:
             names = [self.class_names[k] if k < len(self.class_names) else str(k) for k in starved]
