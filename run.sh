@@ -2,6 +2,8 @@
 # One entry point for newcomers and CI:
 #   ./run.sh pipeline   create .venv if needed, install ganforge, run `dvc repro`
 #   ./run.sh test       same bootstrap, then the whole test suite
+#   ./run.sh ui         same bootstrap, then MLflow's UI on the runs table (`ganforge ui`)
+#   ./run.sh lint       same bootstrap, then the checks CI runs first: ruff check, ruff format, mypy
 # Extra arguments go to dvc repro / pytest (e.g. ./run.sh test -m "not slow").
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -57,5 +59,7 @@ shift || true
 case "$task" in
   pipeline) exec dvc repro "$@" ;;
   test) exec python -m pytest "$@" ;;
-  *) echo "usage: ./run.sh pipeline|test [args...]" >&2; exit 2 ;;
+  ui) exec ganforge ui "$@" ;;
+  lint) ruff check . && ruff format --check . && exec mypy ;;
+  *) echo "usage: ./run.sh pipeline|test|ui|lint [args...]" >&2; exit 2 ;;
 esac

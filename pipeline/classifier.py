@@ -57,9 +57,7 @@ class EpochLine(logging.Filter):
                     if isinstance(row.get(key), int | float)
                 ]
                 width = len(str(self.epochs))
-                record.msg = f"classifier epoch {epoch:{width}d}/{self.epochs}: " + ", ".join(
-                    shown
-                )
+                record.msg = f"classifier epoch {epoch:{width}d}/{self.epochs}: " + ", ".join(shown)
                 record.args = ()
         return True
 

@@ -1,8 +1,10 @@
 """export stage: models/generator.pt -> models/generator.onnx, checked against PyTorch.
 
-Writes metrics/export.json (parity per batch size, ORT vs eager latency, providers) and logs
-the metrics and the ONNX model (registered under `mlflow.registered_model`) to the
-generator's MLflow run.
+Writes metrics/export.json (parity per batch size, providers) and logs the metrics and the
+ONNX model (registered under `mlflow.registered_model`) to the generator's MLflow run. Latency
+is not measured here: timed in this process, beside PyTorch, the two runtimes share a heap and
+two cores and the figures mislead; `bench/onnx_latency.py` times each runtime in its own worker
+process (docs/results.md, "Export latency").
 """
 
 from __future__ import annotations
@@ -10,15 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ganforge.export import (
     ParityError,
     build_metadata,
     check_parity,
-    example_inputs,
     export_generator,
-    measure_latency,
 )
 from ganforge.inference import ModelMetadata, best_providers
 from ganforge.io import atomic_path
@@ -67,31 +65,31 @@ def _export_checked(
 
 
 def log_onnx_model(path: Path, meta: ModelMetadata, spec, providers: list[str], params: Params):
-    """`mlflow.onnx.log_model` with a signature, an input example and explicit providers."""
+    """The ONNX file as an MLflow pyfunc model run by `ganforge.inference.mlflow_pyfunc`.
+
+    Its `predict` takes {"z": [N, nz]} and, for a model with classes, "label": [N] (a
+    latent-class generator places z₀ in the class's interval), and refuses a label for a
+    model without classes: so it carries no tensor signature, through which MLflow would
+    drop an unnamed `label` without a word. `providers` (serving) are recorded as metadata;
+    the loader picks CUDA only where it works.
+    """
     import mlflow
     import onnx
     import onnxruntime
-    from mlflow.models import infer_signature
 
-    z, labels = example_inputs(spec, batch=2)
-    example = {"z": z.numpy()}
-    if labels is not None:
-        example["label"] = labels.numpy()
-    output = np.zeros((2, *spec.sample_shape), np.float32)
-    return mlflow.onnx.log_model(
-        onnx.load(str(path)),
+    del spec  # the metadata says everything the model's users need
+    inputs = "z [N, nz] float32" + (", label [N] int64" if meta.has_classes else "")
+    return mlflow.pyfunc.log_model(
         name=MODEL_ARTIFACT,
-        signature=infer_signature(example, {meta.output_name: output}),
-        input_example=example,
-        save_as_external_data=False,
-        onnx_execution_providers=providers,
+        loader_module="ganforge.inference.mlflow_pyfunc",
+        data_path=str(path),
         # onnxruntime-gpu serves on CPU too; the plain `onnxruntime` wheel would clash with it.
         pip_requirements=[
             f"onnx=={onnx.__version__}",
             f"onnxruntime-gpu=={onnxruntime.__version__}",
         ],
         registered_model_name=params.mlflow.registered_model,
-        metadata=meta.to_props(),
+        metadata={**meta.to_props(), "pyfunc_inputs": inputs, "providers": providers},
     )
 
 
@@ -146,18 +144,8 @@ def main() -> None:
             )
             metrics["fp16_parity_of_atol"] = round(metrics["fp16"]["worst"] / cfg.fp16_atol, 3)
             mlflow.log_artifact(str(staged[FP16_PATH]), artifact_path="onnx_fp16")
-        latency = measure_latency(G, spec, onnx_file, (1, 64), repeats=cfg.latency_repeats)
         providers = best_providers()
-        metrics["latency"] = latency
         metrics["providers"] = {"parity": parity["provider"], "serving": providers}
-        for batch in ("batch_1", "batch_64"):
-            log.info(
-                "latency %s: onnxruntime %.2f ms, torch eager %.2f ms (%.1f×)",
-                batch,
-                latency[batch]["ort_ms"],
-                latency[batch]["torch_ms"],
-                latency[batch]["speedup"],
-            )
         write_metrics("export", metrics, HEADLINE, staged)
         flat = {
             f"export.{k}": v

@@ -14,7 +14,14 @@ import contextlib
 import logging
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from ganforge.classifier import NoClassifierError, load_classifier
 from ganforge.data import DataError, load_meta, load_split
@@ -64,11 +71,39 @@ HISTORY_CSV = PLOTS_DIR / "train_history.csv"
 HEADLINE = ("train_seconds",)
 
 
+# Below this many columns the bar shows the two losses and the throughput only.
+WIDE = 120
+
+
+def progress_columns() -> tuple[Any, ...]:
+    """The train bar: steps done, elapsed and remaining time (ETA), then the latest figures."""
+    return (
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=10),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[stats]}"),
+    )
+
+
+class ScoreLine(logging.Filter):
+    """The validation score's log line in one number format (`fid_val = 3.000`, not `3`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "step %d: %s = %.4g":
+            record.msg = "step %d: %s = %.3f"
+        return True
+
+
 class ProgressBar(Callback):
-    """A rich progress bar with the latest losses, D(x), D(G(z)) and throughput."""
+    """A rich progress bar with ETA, the latest losses, D(x), D(G(z)), throughput and the
+    latest validation score; fitted to the terminal's width (80 columns and up)."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress, self.task = progress, None
+        self.score = ""
 
     def on_fit_start(self, trainer: Any) -> None:
         self.task = self.progress.add_task(
@@ -76,10 +111,17 @@ class ProgressBar(Callback):
         )
 
     def on_log(self, trainer: Any, row: dict[str, float]) -> None:
-        stats = (
-            f"loss_d {row['loss_d']:.3f} loss_g {row['loss_g']:.3f} D(x) {row['d_real']:.2f} "
-            f"D(G(z)) {row['d_fake']:.2f} {row['images_per_s']:.0f} img/s"
-        )
+        for column in ("fid_val", "mode_quality_val", "jsd_val"):
+            value = row.get(column)
+            if isinstance(value, float) and value == value:
+                self.score = f"{column} {value:.3f}"
+        losses = f"loss D {row['loss_d']:.2f} G {row['loss_g']:.2f}"
+        speed = f"{row['images_per_s']:.0f} img/s"
+        if self.progress.console.width >= WIDE:
+            outputs = f"D(x) {row['d_real']:.2f} D(G(z)) {row['d_fake']:.2f}"
+            stats = "  ".join(s for s in (losses, outputs, speed, self.score) if s)
+        else:
+            stats = f"{losses}  {speed}"
         self.progress.update(self.task, stats=stats)
 
     def on_step_end(self, trainer: Any) -> None:
@@ -216,14 +258,8 @@ def main() -> None:
         if dist.is_main
         else contextlib.nullcontext()
     )
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[stats]}"),
-    )
-    with run_ctx as run, Progress(*columns, disable=not dist.is_main) as progress:
+    logging.getLogger("ganforge.training.quality").addFilter(ScoreLine())
+    with run_ctx as run, Progress(*progress_columns(), disable=not dist.is_main) as progress:
         if dist.is_main:
             log_params(
                 flatten(

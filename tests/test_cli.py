@@ -80,7 +80,7 @@ def test_info_shows_metadata(models) -> None:
     [
         (["--model", "{missing}"], "no such model file"),
         (["--model", "{junk}"], "not a loadable ONNX model"),
-        (["--model", "{uncond}", "--label", "1"], "unconditional"),
+        (["--model", "{uncond}", "--label", "1"], "has no classes (it was trained without"),
         (["--model", "{cond}", "--label", "3"], "out of range"),
         (["--model", "{cond}", "--num", "0"], "--num = 0"),
         (["--model", "{uncond}", "--num", "-2"], "must be a positive integer"),

@@ -12,6 +12,7 @@ import torch
 
 from ganforge.export import build_metadata, check_parity, export_generator, to_onnx
 from ganforge.inference import create_session
+from ganforge.inference.latent import place_in_class
 from ganforge.models import GeneratorSpec, build_generator, load_generator, save_generator
 
 UNCOND = GeneratorSpec(arch="dcgan", nz=16, sample_shape=(1, 32, 32), ngf=8, ndf=8)
@@ -112,7 +113,11 @@ def test_a_latent_class_generator_exports_as_z_only_and_draws_every_class(export
 
     G, spec, path = exported["latent"]
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    assert props["num_classes"] == "0"  # no label input for its users
+    # no label input for its users, but its classes and their prior, so that apps can ask
+    # for a class by placing z₀ (ganforge.inference.latent.place_in_class)
+    assert json.loads(props["inputs"]) == ["z"]
+    assert props["num_classes"] == "4"
+    assert json.loads(props["class_prior"]) == pytest.approx(list(spec.class_prior))
     z = torch.randn(2000, spec.nz, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         expected = G(z).numpy()
@@ -121,6 +126,16 @@ def test_a_latent_class_generator_exports_as_z_only_and_draws_every_class(export
     assert np.abs(onnx_g.run(z.numpy()) - expected).max() < 1e-4
     shares = np.bincount(G.classes(z).numpy(), minlength=4) / 2000
     np.testing.assert_allclose(shares, spec.class_prior, atol=0.04)
+    # a class on request: the file's output is G's for z₀ moved into that class's interval
+    assert onnx_g.metadata.latent_class and onnx_g.metadata.input_names == ("z",)
+    placed = onnx_g.run(z[:50].numpy(), 2)
+    z_placed = z[:50].clone()
+    z_placed[:, 0] = torch.from_numpy(
+        place_in_class(z[:50, 0].numpy(), np.full(50, 2), spec.class_prior)
+    )
+    assert (G.classes(z_placed) == 2).all()
+    with torch.no_grad():
+        assert np.abs(placed - G(z_placed).numpy()).max() < 1e-4
 
 
 def test_parity_report_fails_beyond_atol(exported) -> None:

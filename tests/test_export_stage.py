@@ -76,9 +76,8 @@ def test_export_stage_writes_outs_and_logs_a_loadable_model(stage_dir: Path) -> 
     assert metrics["parity"]["passed"] and metrics["parity"]["worst"] <= 1e-4
     assert metrics["max_abs_diff"] == metrics["parity"]["worst"] <= 1e-4
     assert metrics["opset"] == 18
-    for batch in ("batch_1", "batch_64"):
-        assert metrics["latency"][batch]["ort_ms"] > 0
-        assert metrics["latency"][batch]["torch_ms"] > 0
+    # no in-process latency: bench/onnx_latency.py times each runtime in its own process
+    assert "latency" not in metrics
     assert metrics["providers"]["serving"] == ["CPUExecutionProvider"]
 
     run_id = json.loads(Path("models/mlflow_run.json").read_text())["run_id"]
@@ -98,8 +97,12 @@ def test_export_stage_writes_outs_and_logs_a_loadable_model(stage_dir: Path) -> 
         .joinpath("MLmodel")
         .read_text()
     )
-    assert mlmodel["flavors"]["onnx"]["providers"] == ["CPUExecutionProvider"]
-    assert mlmodel["signature"]["inputs"]
+    # a pyfunc run by ganforge.inference (a label for models with classes, refused without)
+    assert mlmodel["flavors"]["python_function"]["loader_module"] == (
+        "ganforge.inference.mlflow_pyfunc"
+    )
+    assert mlmodel["metadata"]["providers"] == ["CPUExecutionProvider"]
+    assert mlmodel["metadata"]["pyfunc_inputs"] == "z [N, nz] float32, label [N] int64"
     reqs = (
         Path(mlflow.artifacts.download_artifacts(f"models:/gf-test-generator/{version.version}"))
         .joinpath("requirements.txt")

@@ -57,9 +57,11 @@ def test_a_changed_run_keeps_the_finished_training_until_it_passes_it(
     with caplog.at_level(logging.WARNING, logger="ganforge"):
         fit(changed, x, y, checkpoint_dir=tmp_path, stop_after=3)  # interrupted at step 3
     text = " ".join(caplog.text.split())
-    assert f"replaces the training in {tmp_path / LAST_CHECKPOINT} (step 6" in text
+    assert f"checkpoint {tmp_path / LAST_CHECKPOINT} (step 6)" in text
+    assert "the previous training (step 6 of a run set to max_steps 6)" in text
     assert "lr_g changed" in text and "dvc exp run" in text and "copy that file" in text
     assert str(kept) in text
+    assert text.count("lr_g changed") == 1  # the reasons once, not in two warnings
     # The earlier training survives the interrupted run, byte for byte, beside the new one.
     assert kept.read_bytes() == finished
     assert torch.load(tmp_path / LAST_CHECKPOINT, weights_only=True)["step"] == 3
@@ -68,6 +70,19 @@ def test_a_changed_run_keeps_the_finished_training_until_it_passes_it(
     assert resumed.resumed_from == 3 and kept.exists()  # not passed yet
     passed = fit(changed, x, y, checkpoint_dir=tmp_path, stop_after=6)
     assert passed.resumed_from == 5 and not kept.exists()  # passed step 6: removed
+
+
+def test_under_dvc_exp_run_the_replacement_gives_no_advice(
+    images, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x, y = images
+    fit(tiny(), x, y, checkpoint_dir=tmp_path, stop_after=2)
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-1")
+    with caplog.at_level(logging.INFO, logger="ganforge"):
+        fit(tiny(lr_g=1e-3), x, y, checkpoint_dir=tmp_path, stop_after=1)
+    text = " ".join(caplog.text.split())
+    assert "dvc exp run" not in text and "copy that file" not in text
+    assert "kept as" in text and "until this experiment passes that step" in text
 
 
 def test_a_shorter_changed_run_drops_the_kept_checkpoint_when_it_finishes(

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from PIL import Image
@@ -39,8 +40,56 @@ def vega_plot_ids(dvc_yaml: dict) -> list[str]:
     return ids
 
 
-def render_in_chromium(page_file: Path, ids: list[str]) -> dict[str, int]:
-    """Open `page_file` with the network refused; the number of svg/canvas under each id."""
+# Wraps vegaEmbed as the page defines it, so that the test can read each chart's view.
+KEEP_VIEWS = """
+(() => {
+  let embed;
+  window.__views = {};
+  Object.defineProperty(window, "vegaEmbed", {
+    configurable: true,
+    get() {
+      return embed && ((el, spec, opts) => embed(el, spec, opts).then((result) => {
+        window.__views[el] = result.view;
+        return result;
+      }));
+    },
+    set(value) { embed = value; },
+  });
+})();
+"""
+# The points of a chart's point marks, [x field, y field] of their data, from its scenegraph.
+POINTS = """([id, x, y]) => {
+  const out = [];
+  const walk = (node) => {
+    if (!node) return;
+    if (node.mark && node.mark.marktype === "symbol" && node.datum && y in node.datum) {
+      out.push([node.datum[x], node.datum[y]]);
+    }
+    for (const child of node.items || []) walk(child);
+  };
+  walk(window.__views["#" + id].scenegraph().root);
+  return out;
+}"""
+# The bars of a chart: [y category, series, share].
+BARS = """(id) => {
+  const out = [];
+  const walk = (node) => {
+    if (!node) return;
+    if (node.mark && node.mark.marktype === "rect" && node.datum && "share" in node.datum) {
+      out.push([node.datum.class, node.datum.series, node.datum.share]);
+    }
+    for (const child of node.items || []) walk(child);
+  };
+  walk(window.__views["#" + id].scenegraph().root);
+  return out;
+}"""
+
+
+def render_in_chromium(
+    page_file: Path, ids: list[str], shot: Path | None = None
+) -> tuple[dict[str, int], dict[str, list]]:
+    """Open `page_file` with the network refused: the number of svg/canvas under each id,
+    and what the FID and class-share charts drew (their points and bars)."""
     assert ids, "no chart to look for"
     sync_api = pytest.importorskip("playwright.sync_api")
     blocked: list[str] = []
@@ -59,6 +108,7 @@ def render_in_chromium(page_file: Path, ids: list[str]) -> dict[str, int]:
                     route.continue_()
 
             page.route("**/*", refuse_network)
+            page.add_init_script(KEEP_VIEWS)
             page.on("pageerror", lambda err: errors.append(str(err)))
             page.goto(page_file.as_uri())
             selector = " && ".join(
@@ -66,11 +116,21 @@ def render_in_chromium(page_file: Path, ids: list[str]) -> dict[str, int]:
             )
             page.wait_for_function(selector, timeout=30_000)
             counts = {i: page.locator(f"#{i} svg, #{i} canvas").count() for i in ids}
+            page.wait_for_function(
+                f"Object.keys(window.__views).length >= {len(ids)}", timeout=30_000
+            )
+            drawn = {
+                "fid_curve": page.evaluate(POINTS, ["fid_curve", "at", "measured"]),
+                "class_histogram": page.evaluate(BARS, "class_histogram"),
+            }
+            if shot is not None:
+                page.set_viewport_size({"width": 1300, "height": 900})
+                page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()
     assert not blocked, f"the page asked the network for {blocked}"
     assert not errors, f"script errors on the page: {errors}"
-    return counts
+    return counts, drawn
 
 
 def test_committed_template_is_built_from_the_locked_packages(tmp_path: Path) -> None:
@@ -129,19 +189,34 @@ def test_plots_page_renders_every_chart_offline(tmp_path: Path) -> None:
     (work / "plots_page").mkdir()
     shutil.copy2(TEMPLATE, work / "plots_page" / "template.html")
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    for entry in spec["plots"]:  # the chart templates dvc.yaml names by path
+        for plot in entry.values() if isinstance(entry, dict) else ():
+            if "/" in plot.get("template", ""):
+                shutil.copy2(ROOT / plot["template"], work / plot["template"])
     # The charts only: stages are not needed to draw files that are already there.
     (work / "dvc.yaml").write_text(yaml.safe_dump({"plots": spec["plots"]}, sort_keys=False))
+    # As the train stage writes it: fid_val only at the steps it was scored (every 20 here),
+    # empty in the other rows.
+    fid = {20: 7.5, 40: 4.25, 60: 3.0, 80: 3.5, 95: 3.25}
     rows = [
-        [s, 1.3 - s / 100, 0.7 + s / 200, 0.6, 0.4, 1.0, 2.0, 500 + s, 0.9, 9.0 - s / 10]
-        for s in range(5, 55, 5)
+        [s, 1.3 - s / 100, 0.7 + s / 200, 0.6, 0.4, 1.0, 2.0, 500 + s, 0.9, fid.get(s, "")]
+        for s in [*range(5, 95, 5), 95]
     ]
     _write_csv(work / "plots/train_history.csv", HISTORY, rows)
+    # counts: 1 000 generated, 360 real; shares on one scale (0.1 each for the real ones)
+    generated = [50, 150, *[100] * 8]
     _write_csv(
-        work / "plots/class_histogram.csv", HISTOGRAM, [[str(k), 10 + k, 36] for k in range(10)]
+        work / "plots/class_histogram.csv",
+        HISTOGRAM,
+        [[str(k), generated[k], 36] for k in range(10)],
     )
-    for png in ("plots/eval_samples.png", "plots/samples/epoch_0001.png"):
+    # The grids the train stage keeps (first, three middle, best, last: six at most), at the
+    # size of the default run's (8 x 8 images of 32 px), noisy so that PNG cannot shrink them.
+    rng = np.random.default_rng(0)
+    grids = [f"plots/samples/epoch_{e:04d}.png" for e in (1, 60, 97, 120, 180, 240)]
+    for png in ("plots/eval_samples.png", *grids):
         (work / png).parent.mkdir(parents=True, exist_ok=True)
-        Image.new("L", (8, 8), 128).save(work / png)
+        Image.fromarray(rng.integers(0, 256, (274, 274), dtype=np.uint8)).save(work / png)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     for args in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q", "--force"]):
         subprocess.run(args, cwd=work, env=env, check=True, capture_output=True, timeout=120)
@@ -154,7 +229,23 @@ def test_plots_page_renders_every_chart_offline(tmp_path: Path) -> None:
     html = (work / "page" / "index.html").read_text()
     assert "cdn.jsdelivr" not in html and "vegaEmbed" in html
 
+    page_bytes = sum(f.stat().st_size for f in (work / "page").rglob("*") if f.is_file())
+    assert page_bytes < 3 * 2**20, f"the plots page is {page_bytes / 2**20:.1f} MiB"
+
     ids = vega_plot_ids(spec)
     assert len(ids) >= 5
-    counts = render_in_chromium(work / "page" / "index.html", ids)
+    shot = Path(os.environ.get("GANFORGE_SHOTS", tmp_path)) / "plots_page.png"
+    counts, drawn = render_in_chromium(work / "page" / "index.html", ids, shot)
     assert all(n >= 1 for n in counts.values()), counts
+    # The validation curve: a point at each scored step and nowhere else (no zeros between),
+    # so its lowest point is the best score logged.
+    points = sorted(tuple(p) for p in drawn["fid_curve"])
+    assert points == sorted(fid.items()), points
+    assert min(v for _, v in points) == min(fid.values())
+    # Generated and real shares on one chart, one scale: each series sums to 1.
+    bars = drawn["class_histogram"]
+    for series in ("workspace: generated", "workspace: real"):
+        shares = {c: v for c, s, v in bars if s == series}
+        assert len(shares) == 10 and abs(sum(shares.values()) - 1.0) < 1e-9, (series, shares)
+    generated_shares = {c: v for c, s, v in bars if s.endswith("generated")}
+    assert generated_shares["1"] == pytest.approx(0.15) and generated_shares["0"] == 0.05

@@ -59,3 +59,61 @@ def test_mlflow_models_serve_answers_invocations(tmp_path, monkeypatch):
         assert call(url, "/invocations", {"inputs": {"z": [[1.0, 2.0]]}})[0] in (400, 422)
     finally:
         stop(proc)
+
+
+def _serve_logged(path: Path, tmp_path: Path, name: str) -> tuple[object, str]:
+    """Log `path` as the export stage does, then `mlflow models serve` it on loopback."""
+    import mlflow
+
+    from pipeline.export import log_onnx_model
+
+    gen = Generator.load(path, "cpu")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(f"serve-{name}")
+    params = types.SimpleNamespace(mlflow=types.SimpleNamespace(registered_model=None))
+    with mlflow.start_run() as run:
+        log_onnx_model(path, gen.metadata, None, ["CPUExecutionProvider"], params)
+    port = free_port()
+    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m",
+           f"runs:/{run.info.run_id}/generator_onnx", "--env-manager", "local",
+           "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+    env = {
+        "MLFLOW_TRACKING_URI": uri,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    return start_process(cmd, f"http://127.0.0.1:{port}", "/ping", env)
+
+
+def test_mlflow_serving_gives_a_latent_class_its_label_and_refuses_one_without_classes(
+    tmp_path, monkeypatch
+):
+    from ganforge.models import GeneratorSpec
+
+    base = {"arch": "dcgan", "nz": 8, "sample_shape": (1, 16, 16), "ngf": 8, "ndf": 8}
+    specs = {
+        "latent": GeneratorSpec(**base, num_classes=3, class_prior=(0.2, 0.5, 0.3)),
+        "plain": GeneratorSpec(**base),
+    }
+    paths = export_models(tmp_path, specs)
+    monkeypatch.chdir(tmp_path)  # MLflow puts a new experiment's artifacts under ./mlruns
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    gen = Generator.load(paths["latent"], "cpu")
+    z = gen.latents(4, seed=2)
+    proc, url = _serve_logged(paths["latent"], tmp_path, "latent")
+    try:
+        status, _, reply = call(url, "/invocations", {"inputs": {"z": z.tolist(), "label": [2]}})
+        assert status == 200, reply[:500]
+        images = np.asarray(json.loads(reply)["predictions"]["image"], np.float32)
+        np.testing.assert_allclose(images, gen.run(z, 2), atol=1e-6)
+    finally:
+        stop(proc)
+    proc, url = _serve_logged(paths["plain"], tmp_path, "plain")
+    try:
+        status, _, reply = call(url, "/invocations", {"inputs": {"z": z.tolist(), "label": [2]}})
+        assert status == 400, reply[:500]
+        assert "label: this generator has no classes" in json.loads(reply)["message"]
+        status, _, reply = call(url, "/invocations", {"inputs": {"z": z.tolist()}})
+        assert status == 200, reply[:500]
+    finally:
+        stop(proc)

@@ -59,6 +59,15 @@ def models(tmp_path_factory):
         "cond": GeneratorSpec(
             arch="dcgan", nz=8, sample_shape=(3, 32, 32), ngf=8, ndf=8, num_classes=4
         ),
+        "latent": GeneratorSpec(
+            arch="dcgan",
+            nz=8,
+            sample_shape=(1, 16, 16),
+            ngf=8,
+            ndf=8,
+            num_classes=3,
+            class_prior=(0.2, 0.5, 0.3),
+        ),  # fmt: skip
     }
     return export_models(out, specs)
 
@@ -92,8 +101,8 @@ def _grid(page, seed: int, num: int, label="cycle") -> np.ndarray:
     return rgba[..., :3]
 
 
-@pytest.mark.parametrize("name", ["grey", "cond"])
-def test_page_draws_the_library_s_images(browser, models, name):
+@pytest.mark.parametrize("name", ["grey", "cond", "latent"])
+def test_page_draws_the_library_s_images(browser, models, name, tmp_path):
     proc, url = start_server(models[name])
     try:
         page, errors = _open_page(browser, url)
@@ -101,9 +110,16 @@ def test_page_draws_the_library_s_images(browser, models, name):
         # the grid it drew on load (seed 0, 16 samples) is not blank
         first = _grid(page, 0, 16)
         assert first.std() > 1.0 and len(np.unique(first)) > 10
+        # the class picker shows for a model with classes only (a CSS rule must not undo
+        # `hidden`), with one entry per class after the default
+        assert page.is_visible("#class-box") == gen.metadata.has_classes
+        options = page.eval_on_selector_all("#class option", "els => els.map(e => e.value)")
+        default = "any" if gen.metadata.latent_class else "cycle"
+        want = [default, *map(str, range(gen.metadata.num_classes))]
+        assert options == (want if gen.metadata.has_classes else [])
         cases = [(0, 16, None), (123456, 9, None)]
-        if gen.metadata.conditional:
-            cases.append((7, 6, 3))
+        if gen.metadata.has_classes:
+            cases += [(7, 6, 2), (8, 9, 0)]
         for seed, num, label in cases:
             shown = _grid(page, seed, num, "cycle" if label is None else label)
             expected = make_grid(gen.sample(num, seed=seed, labels=label))
@@ -114,6 +130,7 @@ def test_page_draws_the_library_s_images(browser, models, name):
             assert diff.max() <= 1, f"seed {seed}: max pixel difference {diff.max()}"
             # ±1 is for float rounding at a .5 boundary: it must stay rare
             assert (diff > 0).mean() < 0.01, f"seed {seed}: {(diff > 0).mean():.2%} differ"
+        page.screenshot(path=str(tmp_path / f"page_{name}.png"))  # the last case, as shown
         # the walk animates: the canvas changes between frames, then stops
         page.click("#walk")
         before = page.evaluate("document.getElementById('status').textContent")

@@ -26,6 +26,7 @@ from ganforge.inference import (
     ProviderError,
     save_grid,
 )
+from ganforge.inference.generator import NO_CLASSES
 from ganforge.inference.grid import png_bytes
 from ganforge.io import atomic_path
 
@@ -68,8 +69,24 @@ class MethodChoice(StrEnum):
 
 
 ModelOpt = Annotated[
-    Path, typer.Option("--model", "-m", help="Exported generator (.onnx) to load.")
+    Path,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Exported generator to load: an .onnx file, or a registered MLflow model of "
+        "this repository's store (models:/ganforge-generator@champion, runs:/<id>/generator_onnx).",
+    ),
 ]
+ChampionOpt = Annotated[
+    bool,
+    typer.Option(
+        "--champion",
+        help="Load the registry's champion (models:/<mlflow.registered_model>@champion) "
+        "instead of --model: what the workspace holds after `dvc exp run` may be a "
+        "challenger.",
+    ),
+]
+MLFLOW_URIS = ("models:/", "runs:/")
 ProviderOpt = Annotated[
     ProviderChoice,
     typer.Option(help="onnxruntime provider: auto (CUDA only where it works), cpu or cuda."),
@@ -77,7 +94,18 @@ ProviderOpt = Annotated[
 SeedOpt = Annotated[int, typer.Option(help="Seed of the latent vectors (same seed, same output).")]
 LabelOpt = Annotated[
     int | None,
-    typer.Option(help="Class to generate (conditional models only; default: cycle classes)."),
+    typer.Option(
+        help="Class to generate, for models with classes (conditional or latent-class). "
+        "Default: a conditional model cycles through its classes, a latent-class model "
+        "draws them from the latents."
+    ),
+]
+TruncationOpt = Annotated[
+    float,
+    typer.Option(
+        help="Truncation ψ in (0, 1]: latents scaled toward 0, fewer odd samples and less "
+        "variety; 1 = none."
+    ),
 ]
 
 
@@ -103,7 +131,41 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(code=1)
 
 
-def _load(model: Path, provider: ProviderChoice) -> Generator:
+def _registered(model: Path, champion: bool) -> Path:
+    """--model as a local .onnx path: an MLflow model URI (or --champion) is downloaded from
+    this repository's tracking store; a plain path is returned as it is."""
+    text = str(model).replace(":/" + "/", ":/")  # typer's Path keeps models:/..., not models://
+    if champion:
+        params = _pipeline_module("params")
+        name = params.load_params().mlflow.registered_model
+        if not name:
+            _fail("--champion: params.yaml sets no mlflow.registered_model, so there is none")
+        text = f"models:/{name}@champion"
+    if not text.startswith(MLFLOW_URIS):
+        return model
+    common = _pipeline_module("common")
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    uri = common.tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=text))
+    except MlflowException as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        _fail(f"{text}: {first} (tracking store {uri}; run `./run.sh pipeline` first)")
+    found = [local] if local.suffix == ".onnx" else sorted(local.rglob("*.onnx"))
+    if not found:
+        _fail(f"{text}: the MLflow model holds no .onnx file")
+    _say("loading {} ({})", text, found[0])
+    return found[0]
+
+
+def _load(model: Path, provider: ProviderChoice, champion: bool = False) -> Generator:
+    model = _registered(model, champion)
+    if model == DEFAULT_MODEL and not model.exists() and not model.is_symlink():
+        _fail(f"{model}: no such model file (run `./run.sh pipeline` first: it writes it)")
     try:
         return Generator.load(model, provider=provider.value)
     except (ModelFileError, ProviderError) as err:
@@ -113,6 +175,21 @@ def _load(model: Path, provider: ProviderChoice) -> Generator:
 def _positive(value: int, option: str) -> None:
     if value < 1:
         _fail(f"{option} = {value}: must be a positive integer")
+
+
+def _check_label(gen: Generator, label: int | None) -> None:
+    """--label must name a class of a model that has classes (before any file is written)."""
+    if label is not None and not gen.metadata.has_classes:
+        _fail(f"--label {label}: {NO_CLASSES}; drop --label")
+    try:
+        gen.labels_for(1, label)
+    except GeneratorInputError as err:
+        _fail(f"--label: {err}")
+
+
+def _check_truncation(truncation: float) -> None:
+    if not 0.0 < truncation <= 1.0:
+        _fail(f"--truncation = {truncation}: must be in (0, 1] (1 = none)")
 
 
 def _check_seed(seed: int) -> None:
@@ -197,7 +274,13 @@ def _prepare_folder(out: Path, overwrite: bool) -> None:
 
 
 def _stream_to_folder(
-    gen: Generator, num: int, seed: int, label: int | None, out: Path, overwrite: bool
+    gen: Generator,
+    num: int,
+    seed: int,
+    label: int | None,
+    out: Path,
+    overwrite: bool,
+    truncation: float = 1.0,
 ) -> None:
     """NUM images as OUT/sample_NNNNNNN.png, a batch at a time (memory: one batch).
 
@@ -209,7 +292,8 @@ def _stream_to_folder(
     try:
         out.mkdir(parents=True, exist_ok=True)
         index = 0
-        for batch in gen.iter_samples(num, seed=seed, labels=label, batch=batch_size):
+        batches = gen.iter_samples(num, seed, label, batch=batch_size, truncation=truncation)
+        for batch in batches:
             for image in batch:
                 with atomic_path(out / f"sample_{index:07d}.png") as tmp:
                     tmp.write_bytes(png_bytes(image))
@@ -221,6 +305,7 @@ def _stream_to_folder(
 @app.command()
 def generate(
     model: ModelOpt = DEFAULT_MODEL,
+    champion: ChampionOpt = False,
     num: Annotated[
         int,
         typer.Option(
@@ -240,6 +325,7 @@ def generate(
         ),
     ] = Path("samples.png"),
     label: LabelOpt = None,
+    truncation: TruncationOpt = 1.0,
     nrow: Annotated[
         int | None, typer.Option(help="Images per grid row (default: a square grid).")
     ] = None,
@@ -256,9 +342,10 @@ def generate(
     """Draw NUM samples from the generator and write them to OUT."""
     _positive(num, "--num")
     _check_seed(seed)
+    _check_truncation(truncation)
     if nrow is not None:
         _positive(nrow, "--nrow")
-    gen = _load(model, provider)
+    gen = _load(model, provider, champion)
     folder = gen.metadata.is_image and _is_folder(out)
     if folder:
         limit, what = MAX_FOLDER, f"a folder of PNGs ({out})"
@@ -271,13 +358,14 @@ def generate(
     if not folder:
         _check_held(gen, num, "--num")
         _check_out_file(out)
+    _check_label(gen, label)  # a bad --label fails before any file is written
     try:
-        gen.labels_for(1, label)  # a bad --label fails before any file is written
         if folder:
-            _stream_to_folder(gen, num, seed, label, out, overwrite)
+            _stream_to_folder(gen, num, seed, label, out, overwrite, truncation)
         else:  # in batches: only the uint8 images are held, not the float outputs of all
             batch = min(STREAM_BATCH, gen.batch_size)
-            samples = np.concatenate(list(gen.iter_samples(num, seed, label, batch=batch)))
+            batches = gen.iter_samples(num, seed, label, batch=batch, truncation=truncation)
+            samples = np.concatenate(list(batches))
     except (GeneratorInputError, ModelFileError) as err:
         _fail(str(err))
     if not folder:
@@ -295,6 +383,7 @@ def interpolate(
     ] = MethodChoice.slerp,
     seed: SeedOpt = 0,
     label: LabelOpt = None,
+    truncation: TruncationOpt = 1.0,
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG grid to write.")] = Path(
         "interp.png"
     ),
@@ -303,6 +392,7 @@ def interpolate(
     """Walk between random latent points: ROWS rows of STEPS images in one PNG grid."""
     _positive(rows, "--rows")
     _check_seed(seed)
+    _check_truncation(truncation)
     if steps < 2:
         _fail(f"--steps = {steps}: an interpolation needs at least 2 steps")
     if rows * steps > MAX_GRID:
@@ -314,9 +404,9 @@ def interpolate(
         _fail(f"{out}: give --out a .png name")
     _check_held(gen, rows * steps, "--rows x --steps")
     _check_out_file(out)
+    _check_label(gen, label)
     try:
-        gen.labels_for(1, label)
-        ends = gen.latents(2 * rows, seed=seed)
+        ends = gen.latents(2 * rows, seed=seed, truncation=truncation)
         walks = [
             gen.interpolate(ends[2 * r], ends[2 * r + 1], steps, method.value, labels=label)
             for r in range(rows)
@@ -328,6 +418,15 @@ def interpolate(
     except OSError as err:
         _write_failed(out, err)
     _say("wrote {}×{} {} interpolation to [bold]{}[/]", rows, steps, method.value, out)
+
+
+def _classes_line(meta) -> str:
+    """How the model takes a class, in words (`info`)."""
+    if meta.conditional:
+        return f"{meta.num_classes}, conditional (a label input; --label picks one)"
+    if meta.latent_class:
+        return f"{meta.num_classes}, drawn from z₀ (latent-class; --label places z₀ in one)"
+    return "none (no --label)"
 
 
 @app.command()
@@ -351,7 +450,7 @@ def info(
         "channels": meta.channels,
         "image size": meta.image_size,
         "value range": list(meta.value_range) if meta.value_range else "unbounded",
-        "classes": meta.num_classes or "unconditional",
+        "classes": _classes_line(meta),
         "class names": ", ".join(meta.class_names) or "-",
         "inputs": ", ".join(i.name for i in gen.session.get_inputs()),
         "output": gen.session.get_outputs()[0].name,
@@ -374,6 +473,7 @@ def info(
 @app.command()
 def serve(
     model: ModelOpt = DEFAULT_MODEL,
+    champion: ChampionOpt = False,
     host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0: all).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 8000,
     max_num: Annotated[int, typer.Option(help="Most samples one request may ask for.")] = 256,
@@ -413,6 +513,9 @@ def serve(
         _fail(f"--request-timeout = {request_timeout}: must be in (0, 3600] seconds")
     if not 0 <= port <= 65535:
         _fail(f"--port = {port}: must be in 0..65535")
+    model = _registered(model, champion)
+    if not model.exists() and not model.is_symlink() and model == DEFAULT_MODEL:
+        _fail(f"{model}: no such model file (run `./run.sh pipeline` first: it writes it)")
     try:
         gen = Generator.load(model, provider=provider.value, threads=threads)
     except (ModelFileError, ProviderError) as err:
@@ -434,6 +537,166 @@ def serve(
     # Printed once the port is ours: a port in use fails above, before any "serving".
     _say("serving [bold]{}[/] on {} ({}; Host: {})", model, url, gen.providers[0], ", ".join(hosts))
     run_server(api, sock, request_timeout=request_timeout)
+
+
+def _pipeline_module(name: str):
+    """A module of the repository's `pipeline/` (the CLI runs in the repository root)."""
+    import importlib
+    import sys
+
+    try:
+        return importlib.import_module(f"pipeline.{name}")
+    except ModuleNotFoundError:
+        if not (Path.cwd() / "pipeline" / "common.py").is_file():
+            _fail("run this in the ganforge repository's root (where dvc.yaml and pipeline/ are)")
+    sys.path.insert(0, str(Path.cwd()))
+    return importlib.import_module(f"pipeline.{name}")
+
+
+UI_STARTUP_S = 120
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")
+    ] = "127.0.0.1",
+    browser: Annotated[
+        bool, typer.Option("--browser/--no-browser", help="Open the page in a web browser.")
+    ] = True,
+) -> None:
+    """Start `mlflow ui` on this repository's runs: sorted by FID, headline columns shown."""
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    import urllib.request
+    import webbrowser
+
+    common = _pipeline_module("common")
+    params = _pipeline_module("params")
+    if not 0 <= port <= 65535:
+        _fail(f"--port = {port}: must be in 0..65535")
+    try:
+        experiment = params.load_params().mlflow.experiment
+        experiment_id = common.connect(experiment)
+        fragment = common.runs_view(experiment_id)
+    except SystemExit as err:  # a StageError: one line already
+        _fail(str(err))
+    uri = common.tracking_uri()
+    base = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+           "--host", host, "--port", str(port)]  # fmt: skip
+    # The server's own log (uvicorn's request lines, deprecation warnings) goes to a file.
+    log = tempfile.NamedTemporaryFile("w+", prefix="mlflow-ui-", suffix=".log", delete=False)
+    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + UI_STARTUP_S
+        while True:
+            if server.poll() is not None:
+                log.seek(0)
+                said = [ln for ln in log.read().splitlines() if ln.strip()][-1:] or ["-"]
+                _fail(
+                    f"mlflow ui stopped (exit code {server.returncode}; is port {port} free?): "
+                    f"{said[0][:200]}"
+                )
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    _fail(f"mlflow ui did not answer on {base} within {UI_STARTUP_S} s")
+                time.sleep(0.3)
+        url = base + fragment
+        _say("runs of experiment [bold]{}[/] ({}), sorted by FID:", experiment, uri)
+        console.print(Text(url), soft_wrap=True)
+        if browser:
+            webbrowser.open(url)
+        _say("Ctrl-C stops the server (its log: {}).", log.name)
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+RUNS_WIDTH = 120
+
+
+@app.command()
+def runs() -> None:
+    """List this repository's trained generators, best FID first: scores, changed params,
+    the registry's champion (★). Fits 120 columns."""
+    common = _pipeline_module("common")
+    params = _pipeline_module("params")
+    try:
+        settings = params.load_params().mlflow
+        common.connect(settings.experiment)
+        keys, rows = common.runs_rows(settings.experiment, settings.registered_model)
+    except SystemExit as err:
+        _fail(str(err))
+    if not rows:
+        _fail(
+            f"no finished runs in experiment {settings.experiment}: run `./run.sh pipeline` first"
+        )
+    out = Console(width=min(console.width, RUNS_WIDTH))
+    count = f"{len(rows)} run{'s' * (len(rows) != 1)}"
+    table = Table(title=Text(f"{settings.experiment}: {count}, best FID first"))
+    table.add_column("run", overflow="ellipsis", no_wrap=True, max_width=28)
+    for _, title, _ in common.RUNS_COLUMNS:
+        table.add_column(title, justify="right", no_wrap=True)
+    shown = keys[:4]  # what fits beside the scores in 120 columns
+    for key in shown:
+        table.add_column(
+            key.removeprefix("train."), overflow="ellipsis", no_wrap=True, max_width=14
+        )
+    for row in rows:
+        cells = [Text(("★ " if row["champion"] else "  ") + printable(row["name"], 40))]
+        for metric, _, fmt in common.RUNS_COLUMNS:
+            value = row["metrics"].get(metric)
+            cells.append(Text("-" if value is None else fmt.format(value)))
+        cells += [Text(printable(row["params"][k], 40)) for k in shown]
+        table.add_row(*cells)
+    out.print(table)
+    if len(keys) > len(shown):
+        out.print(Text(f"also changed: {', '.join(keys[len(shown) :])}"), highlight=False)
+    out.print(Text("★ the registry's champion; `ganforge ui` opens the same runs in MLflow"))
+
+
+class _Command(typer.core.TyperCommand):
+    """A command whose --help lists no value type for flags (`--help`, `--overwrite`)."""
+
+    def get_help_option(self, ctx):  # type: ignore[no-untyped-def]
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    def get_params(self, ctx):  # type: ignore[no-untyped-def]
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+        return params
+
+
+class _Group(typer.core.TyperGroup):
+    def get_help_option(self, ctx):  # type: ignore[no-untyped-def]
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+app.info.cls = _Group
+for _command_info in app.registered_commands:
+    _command_info.cls = _Command
 
 
 if __name__ == "__main__":

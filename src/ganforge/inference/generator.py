@@ -13,7 +13,12 @@ import numpy as np
 import onnxruntime as ort
 
 from ganforge.inference import prng
-from ganforge.inference.latent import Method, interpolate_latents, latent_arithmetic
+from ganforge.inference.latent import (
+    Method,
+    interpolate_latents,
+    latent_arithmetic,
+    place_in_class,
+)
 from ganforge.inference.metadata import ModelMetadata
 from ganforge.inference.session import (
     CPU,
@@ -33,6 +38,10 @@ RUN_BUDGET_VALUES = 2**25
 
 class GeneratorInputError(ValueError):
     """A request the generator cannot serve: bad count, label, latent size..."""
+
+
+# Each interface says how to leave the label out in its own terms (flag, field, input).
+NO_CLASSES = "this generator has no classes (it was trained without labels)"
 
 
 class Generator:
@@ -180,19 +189,21 @@ class Generator:
             yield self.decode(z, None if y is None else y[start : start + count])
 
     def labels_for(self, num: int, labels: Labels = None) -> np.ndarray | None:
-        """int64 labels [num] for a conditional model (cycling through classes when None).
+        """int64 labels [num] for a model with classes, or None.
 
-        One int is repeated; a sequence must have `num` entries. Unconditional models take
-        no labels: passing any is an error.
+        One int is repeated; a sequence must have `num` entries. Without labels, a
+        conditional model cycles through its classes and a latent-class model draws each
+        class from its latent (None). A model without classes takes no labels: passing any
+        is an error.
         """
         meta = self.metadata
-        if not meta.conditional:
+        if not meta.has_classes:
             if labels is not None:
-                raise GeneratorInputError(
-                    "this generator is unconditional: it takes no label (drop --label)"
-                )
+                raise GeneratorInputError(f"{NO_CLASSES}: it takes no label")
             return None
         if labels is None:
+            if meta.latent_class:
+                return None
             return np.arange(num, dtype=np.int64) % meta.num_classes
         if isinstance(labels, np.ndarray) and labels.dtype.kind not in "iu":
             raise GeneratorInputError(f"labels must be integers, got {labels.dtype} values")
@@ -206,7 +217,11 @@ class Generator:
     # ---- running ---------------------------------------------------------------------
 
     def run(self, z: np.ndarray, labels: Labels = None) -> np.ndarray:
-        """Raw generator output for latents z [N, nz]: float32 [N, *sample_shape]."""
+        """Raw generator output for latents z [N, nz]: float32 [N, *sample_shape].
+
+        `labels` for a latent-class model replace each z₀ by its place in the class's
+        interval (`ganforge.inference.latent.place_in_class`).
+        """
         z = np.ascontiguousarray(z, dtype=np.float32)
         if z.ndim == 1:
             z = z[None]
@@ -214,6 +229,11 @@ class Generator:
             raise GeneratorInputError(f"latents must be [N, {self.nz}], got {list(z.shape)}")
         _check_count(len(z), "number of latents")
         y = self.labels_for(len(z), labels)
+        if y is not None and self.metadata.latent_class:
+            # The class is asked of z itself: z₀ moves into the class's interval.
+            z = z.copy()
+            z[:, 0] = place_in_class(z[:, 0], y, self.metadata.class_prior)
+            y = None
         chunks = []
         for start in range(0, len(z), self.batch_size):
             feed = {"z": z[start : start + self.batch_size]}

@@ -32,12 +32,19 @@ class ModelMetadata:
     `sample_shape` is (C, H, W) for image generators, whose output is named `image` with
     values in `value_range`; it is (D,) for toy point generators, whose output is named
     `sample` and whose values are unbounded (`value_range` None).
+
+    Classes: a conditional generator (`conditional`) takes a `label` input beside z; a
+    latent-class generator (`latent_class`: `class_prior` holds the share of each of its
+    `num_classes` classes) takes z alone and draws its class from z₀, k = F⁻¹(Φ(z₀)), so a
+    class is asked for by placing z₀ in the class's interval (`ganforge.inference.latent`).
+    `has_classes` covers both; a generator without classes takes no label anywhere.
     """
 
     nz: int
     sample_shape: tuple[int, ...]
     num_classes: int = 0
     class_names: tuple[str, ...] = ()
+    class_prior: tuple[float, ...] = ()
     value_range: tuple[float, float] | None = (-1.0, 1.0)
     arch: str = "unknown"
     weights: str = "unknown"
@@ -48,6 +55,17 @@ class ModelMetadata:
 
     @property
     def conditional(self) -> bool:
+        """A `label` input beside z (a class-conditional generator)."""
+        return self.num_classes > 0 and not self.class_prior
+
+    @property
+    def latent_class(self) -> bool:
+        """z alone in, the class drawn from z₀ by `class_prior`."""
+        return bool(self.class_prior)
+
+    @property
+    def has_classes(self) -> bool:
+        """A class can be asked for (conditional or latent-class)."""
         return self.num_classes > 0
 
     @property
@@ -83,6 +101,7 @@ class ModelMetadata:
             "kind": "image" if self.is_image else "points",
             "num_classes": str(self.num_classes),
             "class_names": json.dumps(list(self.class_names)),
+            "class_prior": json.dumps(list(self.class_prior)),
             "value_range": json.dumps(list(self.value_range) if self.value_range else None),
             "arch": self.arch,
             "weights": self.weights,
@@ -114,9 +133,11 @@ class ModelMetadata:
             num_classes = int(props.get("num_classes", "0"))
             names = tuple(str(v) for v in _list(json.loads(props.get("class_names", "[]"))))
             rng: Any = json.loads(props.get("value_range", "null"))
+            prior = tuple(_number(v) for v in _list(json.loads(props.get("class_prior", "[]"))))
         except (ValueError, TypeError, RecursionError) as err:
             raise ValueError(f"bad ganforge metadata in the ONNX file: {_short(err)}") from None
         _check_limits(nz, shape, num_classes)
+        _check_prior(prior, num_classes)
         value_range = _value_range(rng)
         known = {f for f in cls.__dataclass_fields__} | {
             "sample_shape",
@@ -132,6 +153,7 @@ class ModelMetadata:
             sample_shape=shape,
             num_classes=num_classes,
             class_names=names,
+            class_prior=prior,
             value_range=value_range,
             arch=props.get("arch", "unknown"),
             weights=props.get("weights", "unknown"),
@@ -146,6 +168,8 @@ class ModelMetadata:
         data = asdict(self)
         data.update(
             conditional=self.conditional,
+            latent_class=self.latent_class,
+            has_classes=self.has_classes,
             inputs=list(self.input_names),
             output=self.output_name,
         )
@@ -162,6 +186,24 @@ def _int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"expected an integer, got {_short(value)}")
     return value
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {_short(value)}")
+    return float(value)
+
+
+def _check_prior(prior: tuple[float, ...], num_classes: int) -> None:
+    """A latent-class prior: one positive finite share per class, summing to 1."""
+    if not prior:
+        return
+    ok = len(prior) == num_classes >= 2 and all(math.isfinite(p) and p > 0 for p in prior)
+    if not ok or abs(math.fsum(prior) - 1.0) > 1e-4:
+        raise ValueError(
+            f"bad ganforge metadata: class_prior = {_short(list(prior))}, must be "
+            f"num_classes ({num_classes}, at least 2) positive shares that sum to 1"
+        )
 
 
 def _check_limits(nz: int, shape: tuple[int, ...], num_classes: int) -> None:

@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from ganforge.inference import prng, web
-from ganforge.inference.generator import Generator, GeneratorInputError
+from ganforge.inference.generator import NO_CLASSES, Generator, GeneratorInputError
 from ganforge.inference.grid import grid_png, png_bytes
 from ganforge.inference.session import load_model_bytes
 
@@ -76,7 +76,10 @@ class GenerateRequest(BaseModel):
     num: int = Field(16, ge=1, description="Number of samples (at most the server's max_num).")
     seed: int = Field(0, ge=0, le=prng.MAX_SEED, description="Seed of the latents.")
     labels: int | list[int] | None = Field(
-        None, description="Conditional models: one class for all, or one per sample."
+        None,
+        description="Models with classes (conditional or latent-class): one class for all, "
+        "or one per sample. Default: a conditional model cycles through its classes, a "
+        "latent-class model draws them from the latents. A model without classes takes none.",
     )
     truncation: float = Field(
         1.0, gt=0.0, le=1.0, description="ψ in (0, 1]: latents scaled toward 0; 1 = none."
@@ -222,6 +225,8 @@ def create_app(
             raise HTTPException(422, f"num: {request.num} is over this server's max_num {max_num}")
         if request.format == "png" and not meta.is_image:
             raise HTTPException(422, "format: this generator makes points; ask for format json")
+        if request.labels is not None and not meta.has_classes:
+            raise HTTPException(422, f"labels: {NO_CLASSES}; leave labels out")
         if pending >= max_pending:
             return JSONResponse(
                 {"error": f"busy: {pending} generate requests in flight; retry in a second"},

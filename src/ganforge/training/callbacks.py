@@ -100,12 +100,16 @@ class SampleGrid(Callback):
     """A grid of G's samples for the fixed z, one PNG per epoch: `<dir>/epoch_XXXX.png`.
 
     The folder outlives a killed run (a persisted DVC out), so a resumed run keeps the grids
-    of the epochs before the kill; a run that starts afresh first removes the old ones.
+    of the epochs before the kill; a run that starts afresh first removes the old ones. At the
+    end of the run only a few grids stay (`keep_epochs`: the first, `middle` evenly spaced,
+    the best validation score's and the last), so that the plots page shows how training went
+    in a handful of panels rather than one per epoch.
     """
 
-    def __init__(self, directory: str | Path, nrow: int | None = None) -> None:
+    def __init__(self, directory: str | Path, nrow: int | None = None, middle: int = 3) -> None:
         self.directory = Path(directory)
         self.nrow = nrow
+        self.middle = middle
         self.paths: list[Path] = []
 
     def on_fit_start(self, trainer: GANTrainer) -> None:
@@ -129,6 +133,51 @@ class SampleGrid(Callback):
         else:
             return
         self.paths.append(path)
+
+    def on_fit_end(self, trainer: GANTrainer, result: TrainResult) -> None:
+        grids = {_epoch_of(p): p for p in self.directory.glob("epoch_*.png")}
+        grids.pop(None, None)
+        if not grids:
+            return
+        best = None
+        step = best_logged_step(result.history)
+        if step is not None and result.step > 0 and result.epoch > 0:
+            best = math.ceil(step / (result.step / result.epoch))  # the grid at or after it
+        keep = keep_epochs(sorted(grids), best, self.middle)  # type: ignore[arg-type]
+        for epoch, path in grids.items():
+            if epoch not in keep:
+                path.unlink(missing_ok=True)
+        self.paths = [p for p in self.paths if p.exists()]
+
+
+def _epoch_of(path: Path) -> int | None:
+    digits = path.stem.removeprefix("epoch_")
+    return int(digits) if digits.isdigit() else None
+
+
+def keep_epochs(epochs: Sequence[int], best: int | None, middle: int = 3) -> set[int]:
+    """The epochs whose grids stay: first, `middle` evenly spaced, nearest to `best`, last."""
+    if not epochs:
+        return set()
+    keep = {epochs[0], epochs[-1]}
+    for i in range(1, middle + 1):
+        keep.add(epochs[round(i * (len(epochs) - 1) / (middle + 1))])
+    if best is not None:
+        keep.add(min(epochs, key=lambda e: (abs(e - best), -e)))
+    return keep
+
+
+def best_logged_step(history: Sequence[dict[str, Any]]) -> int | None:
+    """The step of the best validation score in the log rows (a tie: the later step)."""
+    for column, sign in (("fid_val", 1.0), ("jsd_val", 1.0), ("mode_quality_val", -1.0)):
+        scored = [
+            (sign * float(r[column]), -int(r["step"]))
+            for r in history
+            if isinstance(r.get(column), int | float) and math.isfinite(float(r[column]))
+        ]
+        if scored:
+            return -min(scored)[1]
+    return None
 
 
 class HealthMonitor(Callback):

@@ -112,20 +112,32 @@ def set_aside(checkpoint_dir: Path, state: dict[str, Any], reasons: list[str]) -
     old = state.get("config") or {}
     if old.get("max_steps"):
         length = f"max_steps {old['max_steps']}"
+    elif old.get("epochs"):
+        length = f"{old['epochs']} epochs"
     else:
-        length = f"{old['epochs']} epochs" if old.get("epochs") else ""
+        length = f"kimg {old['kimg']}" if old.get("kimg") not in (None, "auto") else ""
+    of_run = f" of a run set to {length}" if length else ""
+    if os.environ.get("DVC_EXP_NAME"):
+        # `dvc exp run` is already how changed options are kept apart: no advice to give.
+        log.info(
+            "the previous training (step %d%s) is kept as %s until this experiment passes "
+            "that step",
+            step,
+            of_run,
+            kept,
+        )
+        return kept
+    # The reasons were just logged (`resume`): this says what happens to the old training.
     log.warning(
-        "this run replaces the training in %s (step %d%s), because %s. It is kept as %s until "
-        "this run passes step %d. To keep it, stop now and copy that file elsewhere (or run "
-        "the changed options as an experiment: `dvc exp run -S key=value` keeps each one "
-        "apart); to continue it instead, undo the change and rename it back to %s.",
-        last,
+        "the previous training (step %d%s) is kept as %s until this run passes step %d, then "
+        "deleted. To keep it, copy that file elsewhere now; to continue it instead, undo the "
+        "change and rename it back to %s. (`dvc exp run -S key=value` runs a changed option "
+        "as an experiment, beside the workspace's results.)",
         step,
-        f" of a run set to {length}" if length else "",
-        "; ".join(reasons),
+        of_run,
         kept,
         step,
-        LAST_CHECKPOINT,
+        last,
     )
     return kept
 

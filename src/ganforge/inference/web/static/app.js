@@ -1,7 +1,7 @@
 // The page's logic: load the ONNX generator in onnxruntime-web and draw grids and walks.
 // window.ganforge exposes `ready` and `generate` so that tests can drive the page.
 import * as ort from "/static/vendor/ort.wasm.min.mjs";
-import { normals, slerp } from "/static/prng.js";
+import { normals, placeInClass, slerp } from "/static/prng.js";
 
 const $ = (id) => document.getElementById(id);
 const PADDING = 2; // as ganforge.inference.make_grid
@@ -21,6 +21,13 @@ function status(text, error = false) {
   $("status").className = error ? "error" : "";
 }
 
+// A latent-class model takes z alone: a chosen class moves each z₀ into its interval.
+function classLatents(z, num) {
+  const chosen = meta.latent_class ? $("class").value : "any";
+  if (!/^\d+$/.test(chosen)) return z; // "any" (or no class chosen)
+  return placeInClass(z, num, meta.nz, Number(chosen), meta.class_prior);
+}
+
 function labelsFor(num) {
   if (!meta.conditional) return null;
   const chosen = $("class").value;
@@ -32,7 +39,7 @@ function labelsFor(num) {
 }
 
 async function run(z, num, labels) {
-  const feeds = { z: new ort.Tensor("float32", z, [num, meta.nz]) };
+  const feeds = { z: new ort.Tensor("float32", classLatents(z, num), [num, meta.nz]) };
   if (labels) feeds.label = new ort.Tensor("int64", labels, [num]);
   const result = await session.run(feeds);
   return result[meta.output].data; // float32 [num, C, H, W]
@@ -138,10 +145,11 @@ async function start() {
   const [c, h, w] = meta.sample_shape;
   $("about").textContent =
     `${meta.arch} generator: latent ${meta.nz}, images ${c}×${h}×${w}` +
-    (meta.conditional ? `, ${meta.num_classes} classes` : "") + ` (${meta.weights} weights).`;
-  if (meta.conditional) {
+    (meta.has_classes ? `, ${meta.num_classes} classes` : "") + ` (${meta.weights} weights).`;
+  if (meta.has_classes) {
     const select = $("class");
-    select.add(new Option("all (cycle)", "cycle"));
+    if (meta.latent_class) select.add(new Option("any (drawn from the latent)", "any"));
+    else select.add(new Option("all (cycle)", "cycle"));
     meta.class_names.forEach((name, i) => select.add(new Option(`${i}: ${name}`, String(i))));
     $("class-box").hidden = false;
   }
@@ -165,10 +173,14 @@ const ready = start().catch((err) => {
 
 window.ganforge = {
   ready,
-  // Draw `num` samples of `seed` (label: a class index or "cycle") and return the grid's RGBA.
-  async generate(seed, num, label = "cycle") {
+  // Draw `num` samples of `seed` (label: a class index; anything else is the default, "cycle"
+  // for a conditional model and "any" for a latent-class one) and return the grid's RGBA.
+  async generate(seed, num, label = null) {
     await ready;
-    if (meta.conditional) $("class").value = String(label);
+    if (meta.has_classes) {
+      const values = Array.from($("class").options, (option) => option.value);
+      $("class").value = values.includes(String(label)) ? String(label) : values[0];
+    }
     await generate(seed, num);
     const canvas = $("canvas");
     const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;

@@ -71,3 +71,73 @@ export function slerp(z0, z1, t) {
   }
   return out;
 }
+
+// ---- a class on request for a latent-class generator (as ganforge.inference.latent) ----
+// z₀ moves into the class's interval of the prior: z₀ = Φ⁻¹(c_k + (c_{k+1} − c_k)·u) with
+// u = Φ(z₀) kept off the ends by CLASS_EDGE; the same float64 steps as the Python library.
+
+const CLASS_EDGE = 1e-4;
+const SQRT_2PI = 2.5066282746310002;
+const HART_NUM = [0.0352624965998911, 0.700383064443688, 6.37396220353165, 33.912866078383,
+  112.079291497871, 221.213596169931, 220.206867912376];
+const HART_DEN = [0.0883883476483184, 1.75566716318264, 16.064177579207, 86.7807322029461,
+  296.564248779674, 637.333633378831, 793.826512519948, 440.413735824752];
+const ACK_A = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.3577518672690,
+  -30.66479806614716, 2.506628277459239];
+const ACK_B = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972,
+  -13.28068155288572];
+const ACK_C = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838,
+  -2.549732539343734, 4.374664141464968, 2.938163982698783];
+const ACK_D = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+const ACK_LOW = 0.02425;
+
+function horner(coeffs, x) {
+  let out = coeffs[0];
+  for (let i = 1; i < coeffs.length; i++) out = out * x + coeffs[i];
+  return out;
+}
+
+/** Φ(x) (Hart's algorithm 5666, as ganforge.inference.latent.normal_cdf). */
+export function normalCdf(x) {
+  const a = Math.min(Math.abs(x), 37.0);
+  const e = Math.exp(-a * a / 2.0);
+  let lower;
+  if (a < 7.07106781186547) {
+    lower = e * horner(HART_NUM, a) / horner(HART_DEN, a);
+  } else {
+    let cf = a + 0.65;
+    for (const k of [4.0, 3.0, 2.0, 1.0]) cf = a + k / cf;
+    lower = e / cf / SQRT_2PI;
+  }
+  return x > 0 ? 1.0 - lower : lower;
+}
+
+/** Φ⁻¹(p) (Acklam and one Halley step, as ganforge.inference.latent.normal_ppf). */
+export function normalPpf(p) {
+  p = Math.min(Math.max(p, 1e-300), 1.0 - 1e-16);
+  const q = Math.min(p, 1.0 - p);
+  let x;
+  if (q < ACK_LOW) {
+    const t = Math.sqrt(-2.0 * Math.log(q));
+    const tail = horner(ACK_C, t) / (horner(ACK_D, t) * t + 1.0);
+    x = p < 0.5 ? tail : -tail;
+  } else {
+    const r = (p - 0.5) ** 2;
+    x = (p - 0.5) * horner(ACK_A, r) / (horner(ACK_B, r) * r + 1.0);
+  }
+  const u = (normalCdf(x) - p) * SQRT_2PI * Math.exp(x * x / 2.0);
+  return x - u / (1.0 + x * u / 2.0);
+}
+
+/** Latents z [num * nz] with each row's z₀ moved into class `label`'s interval of `prior`. */
+export function placeInClass(z, num, nz, label, prior) {
+  let lo = 0;
+  for (let k = 0; k < label; k++) lo += prior[k];
+  const hi = label === prior.length - 1 ? 1.0 : lo + prior[label];
+  const out = Float32Array.from(z);
+  for (let n = 0; n < num; n++) {
+    const u = normalCdf(Math.fround(z[n * nz]));
+    out[n * nz] = normalPpf(lo + (hi - lo) * (CLASS_EDGE + (1.0 - 2.0 * CLASS_EDGE) * u));
+  }
+  return out;
+}
