@@ -41,7 +41,7 @@ def stage_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blank_db: Path) -
     monkeypatch.chdir(tmp_path)
     params = {
         "mlflow": {"experiment": "export-test", "registered_model": "gf-test-generator"},
-        "export": {"parity_batches": [1, 5], "latency_repeats": 2},
+        "export": {"parity_batches": [1, 5]},
     }
     Path("params.yaml").write_text(yaml.safe_dump(params))
     mlflow.set_tracking_uri(uri)

@@ -37,7 +37,7 @@ PARAMS = {
         "num_samples": 60, "batch_size": 60, "kid_subset_size": 20, "kid_subsets": 2,
         "is_splits": 2, "device": "cpu",
     },
-    "export": {"parity_batches": [1, 2], "latency_repeats": 1},
+    "export": {"parity_batches": [1, 2]},
 }  # fmt: skip
 
 

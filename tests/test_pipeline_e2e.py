@@ -35,7 +35,7 @@ TINY = {
         "kid_subsets": 5,
         "is_splits": 2,
     },
-    "export": {"parity_batches": [1, 3], "latency_repeats": 2},
+    "export": {"parity_batches": [1, 3]},
 }
 
 

@@ -37,7 +37,7 @@ TINY: dict[str, Any] = {
         "kid_subsets": 3,
         "is_splits": 2,
     },
-    "export": {"parity_batches": [1, 2], "latency_repeats": 1},
+    "export": {"parity_batches": [1, 2]},
 }
 # What a clone holds that the stages need (README, docs, tests and benchmarks are not needed).
 TRACKED = ("dvc.yaml", "pipeline", "src", ".dvcignore", "plots_page", ".gitignore")

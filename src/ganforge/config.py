@@ -258,8 +258,8 @@ class ExportConfig(Options):
     `opset` 18 and up use torch's dynamo exporter, lower ones its TorchScript exporter.
     `parity_batches` are the batch sizes at which onnxruntime is compared with PyTorch; the
     fp32 file must agree within `atol`, the optional fp16 file (`fp16: true`, written to
-    models/generator_fp16.onnx for GPUs) within `fp16_atol`. `latency_repeats` timed calls per
-    batch size (1 and 64) for the ORT vs eager latency in metrics/export.json. `rewrite`: the
+    models/generator_fp16.onnx for GPUs) within `fp16_atol` (latency is bench/onnx_latency.py's
+    job: it times each runtime in its own process). `rewrite`: the
     exact graph rewrites made before export (`ganforge.export.rewrite`); "projection", faster
     on the CPU than "none" or "subpixel" in bench/onnx_latency.py, exports DCGAN's first layer
     as one Gemm.
@@ -272,7 +272,6 @@ class ExportConfig(Options):
     parity_batches: list[int] = Field(default_factory=lambda: [1, 7, 64], min_length=1)
     atol: float = Field(1e-4, gt=0.0)
     fp16_atol: float = Field(1e-2, gt=0.0)
-    latency_repeats: int = Field(20, ge=1)
 
     @model_validator(mode="after")
     def _batches_are_positive(self) -> ExportConfig:

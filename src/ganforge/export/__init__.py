@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ganforge.export.export import ExportError, example_inputs, export_generator, save_onnx, to_onnx
-from ganforge.export.latency import measure_latency
 from ganforge.export.metadata import build_metadata
 from ganforge.export.parity import ParityError, ParityReport, check_parity
 from ganforge.export.rewrite import REWRITES, Rewrite, rewrite_for_onnx, subpixel_conv
@@ -18,7 +17,6 @@ __all__ = [
     "check_parity",
     "example_inputs",
     "export_generator",
-    "measure_latency",
     "rewrite_for_onnx",
     "save_onnx",
     "subpixel_conv",
