@@ -133,8 +133,8 @@ def tracking_error(err: BaseException) -> StageError:
     """One line naming the tracking store, what it said and how to get going again."""
     uri = tracking_uri()
     root: BaseException = err
-    while getattr(root, "orig", None) is not None or root.__cause__ is not None:
-        root = getattr(root, "orig", None) or root.__cause__  # the sqlite3 error, say
+    while (cause := getattr(root, "orig", None) or root.__cause__) is not None:
+        root = cause  # the sqlite3 error, say
     said = " ".join(str(root).split()[:30])[:160] or type(root).__name__
     if uri.startswith("sqlite:///"):
         db = uri.removeprefix("sqlite:///").removeprefix("file:").split("?")[0]
@@ -425,7 +425,7 @@ def _mlflow_run(stage: str, experiment: str, run_name: str | None) -> Iterator[A
     experiment_id = connect(experiment)
     run_id: str | None = None
     tags: dict[str, str] = {}
-    if stage == "train":
+    if recorded is None:  # the train stage, which starts a new run
         close_stale_run()
     else:
         try:

@@ -10,7 +10,7 @@ process (docs/results.md, "Export latency").
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ganforge.export import (
     ParityError,
@@ -36,6 +36,13 @@ from pipeline.common import (
 from pipeline.params import Params, flatten, load_params
 from pipeline.registry import settle
 
+if TYPE_CHECKING:
+    from mlflow.models.model import ModelInfo
+    from torch import nn
+
+    from ganforge.config import ExportConfig
+    from ganforge.models.spec import GeneratorSpec
+
 FP16_PATH = Path("models/generator_fp16.onnx")
 MODEL_ARTIFACT = "generator_onnx"
 # metrics/export.json holds parity only, as a fraction of its tolerance rounded to 0.001
@@ -45,7 +52,13 @@ HEADLINE = ("parity_of_atol", "fp16_parity_of_atol")
 
 
 def _export_checked(
-    G, spec, meta, path: Path, cfg, fp16: bool, target: Path | None = None
+    G: nn.Module,
+    spec: GeneratorSpec,
+    meta: ModelMetadata,
+    path: Path,
+    cfg: ExportConfig,
+    fp16: bool,
+    target: Path | None = None,
 ) -> dict[str, Any]:
     """Export to `path`, replacing it only when parity holds; returns the parity report.
 
@@ -64,7 +77,13 @@ def _export_checked(
     return report.as_dict()
 
 
-def log_onnx_model(path: Path, meta: ModelMetadata, spec, providers: list[str], params: Params):
+def log_onnx_model(
+    path: Path,
+    meta: ModelMetadata,
+    spec: GeneratorSpec | None,
+    providers: list[str],
+    params: Params,
+) -> ModelInfo:
     """The ONNX file as an MLflow pyfunc model run by `ganforge.inference.mlflow_pyfunc`.
 
     Its `predict` takes {"z": [N, nz]} and, for a model with classes, "label": [N] (a

@@ -18,6 +18,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -102,7 +103,8 @@ class ProgressBar(Callback):
     latest validation score; fitted to the terminal's width (80 columns and up)."""
 
     def __init__(self, progress: Progress) -> None:
-        self.progress, self.task = progress, None
+        self.progress = progress
+        self.task: TaskID | None = None  # added by on_fit_start
         self.score = ""
 
     def on_fit_start(self, trainer: Any) -> None:
@@ -122,10 +124,12 @@ class ProgressBar(Callback):
             stats = "  ".join(s for s in (losses, outputs, speed, self.score) if s)
         else:
             stats = f"{losses}  {speed}"
-        self.progress.update(self.task, stats=stats)
+        if self.task is not None:
+            self.progress.update(self.task, stats=stats)
 
     def on_step_end(self, trainer: Any) -> None:
-        self.progress.update(self.task, completed=trainer.step)
+        if self.task is not None:
+            self.progress.update(self.task, completed=trainer.step)
 
 
 class MlflowLogger(Callback):
@@ -154,10 +158,13 @@ class MlflowLogger(Callback):
 def _log_dataset(meta: dict[str, Any]) -> None:
     import mlflow
     from mlflow.data.meta_dataset import MetaDataset
-    from mlflow.data.sources import LocalArtifactDatasetSource
+
+    # made at import by mlflow.data.artifact_dataset_sources, so invisible to type checkers
+    from mlflow.data.sources import LocalArtifactDatasetSource  # type: ignore[attr-defined]
 
     content_hash = str(meta.get("content_hash", ""))
-    dataset = MetaDataset(
+    # Dataset marks `profile` abstract, but it is no ABC and MetaDataset is meant to be made
+    dataset = MetaDataset(  # type: ignore[abstract]
         LocalArtifactDatasetSource(str(PREPARED_DIR.resolve())),
         name=f"{meta.get('dataset', 'data')}-train",
         digest=content_hash[:32] or None,
@@ -295,7 +302,7 @@ def main() -> None:
         finally:
             if not dist.is_main:
                 cleanup_distributed()
-        if not dist.is_main:
+        if not dist.is_main or run is None:  # only the main process has an MLflow run
             return
         kept = _keep_best(result, monitor)
         extra = {

@@ -10,6 +10,7 @@ import os
 import re
 from enum import StrEnum
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, NoReturn
 
 import numpy as np
@@ -28,6 +29,7 @@ from ganforge.inference import (
 )
 from ganforge.inference.generator import NO_CLASSES
 from ganforge.inference.grid import png_bytes
+from ganforge.inference.metadata import ModelMetadata
 from ganforge.io import atomic_path
 
 app = typer.Typer(
@@ -420,7 +422,7 @@ def interpolate(
     _say("wrote {}×{} {} interpolation to [bold]{}[/]", rows, steps, method.value, out)
 
 
-def _classes_line(meta) -> str:
+def _classes_line(meta: ModelMetadata) -> str:
     """How the model takes a class, in words (`info`)."""
     if meta.conditional:
         return f"{meta.num_classes}, conditional (a label input; --label picks one)"
@@ -539,7 +541,7 @@ def serve(
     run_server(api, sock, request_timeout=request_timeout)
 
 
-def _pipeline_module(name: str):
+def _pipeline_module(name: str) -> ModuleType:
     """A module of the repository's `pipeline/` (the CLI runs in the repository root)."""
     import importlib
     import sys

@@ -48,7 +48,9 @@ class _Conditional(_Unconditional):
         return self.generator(z.to(self.dtype), label).float()
 
 
-def example_inputs(spec: GeneratorSpec, batch: int = _EXAMPLE_BATCH, seed: int = 0):
+def example_inputs(
+    spec: GeneratorSpec, batch: int = _EXAMPLE_BATCH, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(z [batch, nz], labels [batch] | None) drawn from `seed`, on the CPU."""
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(batch, spec.nz, generator=gen)
@@ -109,6 +111,7 @@ def to_onnx(
                     dynamo=True,
                     optimize=True,
                 )
+                assert program is not None  # the dynamo exporter returns its ONNXProgram
                 model = program.model_proto
             else:
                 model = _legacy_export(wrapper, args, names, meta.output_name, opset)
@@ -142,7 +145,9 @@ def _legacy_export(
     torch.onnx.export(
         wrapper,
         args,
-        buffer,
+        # torch declares a path, but the TorchScript exporter writes to a BytesIO as well
+        # (onnx_proto_utils._export_file takes `io.BytesIO | str`)
+        buffer,  # type: ignore[arg-type]
         input_names=names,
         output_names=[output],
         opset_version=opset,

@@ -36,7 +36,9 @@ REWRITES: tuple[str, ...] = get_args(Rewrite)
 _ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid)
 
 
-def _bn_affine(bn: nn.BatchNorm2d | None, channels: int, like: torch.Tensor):
+def _bn_affine(
+    bn: nn.BatchNorm2d | None, channels: int, like: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(scale, shift) of an eval-mode BatchNorm2d, per channel; (1, 0) when there is none."""
     if bn is None:
         return like.new_ones(channels), like.new_zeros(channels)
@@ -111,6 +113,7 @@ def subpixel_conv(
     kernel = kernel * scale[:, None, None, None, None, None]
     bias = bias * scale + shift
     conv = nn.Conv2d(c_in, 4 * c_out, 3, 1, 1, bias=True)
+    assert conv.bias is not None  # made with bias=True
     with torch.no_grad():
         conv.weight.copy_(kernel.reshape(4 * c_out, c_in, 3, 3))
         conv.bias.copy_(bias.repeat_interleave(4))
@@ -146,16 +149,22 @@ def _rewrite_sequential(
     while i < len(layers):
         layer = layers[i]
         projection = i == 0 and first_is_1x1 and _is_projection(layer)
-        if not (projection or (subpixel and is_stride2_deconv(layer))):
+        # both tests imply a ConvTranspose2d; the isinstance says so to the type checker
+        if not isinstance(layer, nn.ConvTranspose2d) or not (
+            projection or (subpixel and is_stride2_deconv(layer))
+        ):
             out.append(layer)
             i += 1
             continue
         j = i + 1
-        bn = layers[j] if j < len(layers) and isinstance(layers[j], nn.BatchNorm2d) else None
+        after = layers[j] if j < len(layers) else None
+        bn = after if isinstance(after, nn.BatchNorm2d) else None
         j += bn is not None
-        act = layers[j] if j < len(layers) and isinstance(layers[j], _ELEMENTWISE) else None
+        after = layers[j] if j < len(layers) else None
+        act = after if isinstance(after, _ELEMENTWISE) else None
         j += act is not None
-        if act is not None and getattr(act, "inplace", False):
+        # of the elementwise activations, ReLU and LeakyReLU are the ones with `inplace`
+        if isinstance(act, nn.ReLU | nn.LeakyReLU) and act.inplace:
             act = copy.deepcopy(act)
             act.inplace = False  # its input is now a fresh tensor of the conv; keep it simple
         out.append(_Projection(layer, bn, act) if projection else subpixel_conv(layer, bn, act))

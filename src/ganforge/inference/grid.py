@@ -12,7 +12,9 @@ import numpy as np
 from ganforge.io import atomic_path
 
 
-def make_grid(images: np.ndarray, nrow: int | None = None, padding: int = 2, pad_value: int = 0):
+def make_grid(
+    images: np.ndarray, nrow: int | None = None, padding: int = 2, pad_value: int = 0
+) -> np.ndarray:
     """uint8 images [N, H, W, C] -> one uint8 grid [H', W', C], `nrow` images per row.
 
     `nrow` defaults to a square-ish grid, as torchvision's `make_grid` lays images out.

@@ -12,6 +12,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # onnx is imported lazily, where a model is read
+    from onnx import GraphProto, ModelProto, NodeProto, TensorProto
 
 # A ganforge generator is a few MB; protobuf itself cannot hold more than 2 GiB.
 MAX_MODEL_BYTES = 2**31 - 1
@@ -72,7 +76,7 @@ def check_model(data: bytes) -> None:
                 )
 
 
-def _graphs(model) -> Iterator:  # noqa: ANN001 - onnx types, imported lazily
+def _graphs(model: ModelProto) -> Iterator[GraphProto]:
     """Every graph of the model: the main one, subgraphs of If/Loop/Scan, functions'."""
     stack = [model.graph]
     stack += [info.algorithm for info in model.training_info]
@@ -91,7 +95,7 @@ def _graphs(model) -> Iterator:  # noqa: ANN001 - onnx types, imported lazily
             stack.extend(attr.graphs)
 
 
-def _tensors(model) -> Iterator[tuple[str, object]]:  # noqa: ANN001
+def _tensors(model: ModelProto) -> Iterator[tuple[str, TensorProto]]:
     """(name, TensorProto) of every tensor the model holds, dense or inside a sparse one."""
     functions = [node for function in model.functions for node in function.node]
     for node in functions:
@@ -106,7 +110,7 @@ def _tensors(model) -> Iterator[tuple[str, object]]:  # noqa: ANN001
             yield from _attribute_tensors(node)
 
 
-def _attribute_tensors(node) -> Iterator[tuple[str, object]]:  # noqa: ANN001
+def _attribute_tensors(node: NodeProto) -> Iterator[tuple[str, TensorProto]]:
     for attr in node.attribute:
         where = f"{node.name or node.op_type}.{attr.name}"
         if attr.HasField("t"):

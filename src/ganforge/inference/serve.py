@@ -335,7 +335,11 @@ def guarded_protocol(request_timeout: float, max_connections: int) -> type:
             self._opened = time.monotonic()
             self._arm()
             if len(self.connections) > max_connections:
-                waiting = [c for c in self.connections if c is not self and c._waiting()]
+                waiting = [
+                    c
+                    for c in self.connections
+                    if c is not self and isinstance(c, GuardedH11Protocol) and c._waiting()
+                ]
                 victim = min(waiting, key=lambda c: c._opened) if waiting else self
                 victim.transport.abort()  # frees the descriptor now
                 self.connections.discard(victim)  # not counted again before connection_lost
@@ -423,7 +427,7 @@ def run_server(
     limit = max_connections or limit
     config = uvicorn.Config(
         app,
-        http=guarded_protocol(request_timeout, limit),  # type: ignore[arg-type]
+        http=guarded_protocol(request_timeout, limit),
         timeout_keep_alive=KEEP_ALIVE_S,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         # uvicorn's own bound, a backstop: eviction keeps connections under it.

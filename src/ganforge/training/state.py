@@ -34,7 +34,10 @@ LENGTH_FIELDS = frozenset({"kimg", "epochs", "max_steps"})
 
 def capture_rng(device: torch.device) -> dict[str, Any]:
     """Every RNG this process draws from (torch CPU and CUDA, numpy, Python)."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    np_state = np.random.get_state(legacy=True)
+    if not isinstance(np_state, tuple):  # a dict only when the bit generator is not MT19937
+        raise TypeError(f"numpy's global RNG is not MT19937: {np_state.get('bit_generator')}")
+    kind, keys, pos, has_gauss, cached = np_state
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": {
