@@ -58,7 +58,7 @@ class DataFacts:
 # bench/quality.py row trains with one key changed from params.yaml (its name in the comment);
 # its figures are in bench/results/ and the README's generated table. Budgets are the measured
 # lengths in thousands of images shown to D (steps × batch / 1000).
-LABEL_FREE_KIMG = 3 * 2160 * 128 / 1000
+LABEL_FREE_KIMG = 2 * 2160 * 128 / 1000
 RECIPES: dict[str, dict[str, Any]] = {
     # digits_dcgan: DCGAN with DiffAugment, lazy R1 and EMA; the widths halved from Radford
     # et al.'s to fit a CPU; the learning rate doubled with the batch.
