@@ -18,11 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ganforge.classifier import load_classifier, predict_logits
 from ganforge.inference import Generator
-from ganforge.inference.generator import to_uint8
 
 
 def agreement(repo: Path, samples: int, truncation: float) -> dict[str, Any]:
@@ -36,8 +36,8 @@ def agreement(repo: Path, samples: int, truncation: float) -> dict[str, Any]:
     shares = []
     for k in range(meta.num_classes):
         z = generator.latents(samples, seed=1000 + k, truncation=truncation)
-        images = to_uint8(generator.decode(z, [k] * samples), meta.value_range)  # NHWC
-        nchw = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
+        images = generator.decode(z, [k] * samples)  # uint8 [N, H, W, C], what apps get
+        nchw = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
         predicted = predict_logits(classifier, nchw).argmax(1)
         shares.append(float((predicted == k).float().mean()))
     return {
