@@ -58,45 +58,30 @@ class DataFacts:
 # bench/quality.py row trains with one key changed from params.yaml (its name in the comment);
 # its figures are in bench/results/ and the README's generated table. Budgets are the measured
 # lengths in thousands of images shown to D (steps × batch / 1000).
-LABEL_FREE_KIMG = 2 * 2160 * 128 / 1000
+# digits_dcgan: DCGAN with DiffAugment, lazy R1 and EMA; the widths halved from Radford et al.'s
+# to fit a CPU; the learning rate doubled with the batch.
+_DCGAN: dict[str, Any] = {
+    "nz": 100,
+    "ngf": 32,
+    "ndf": 32,
+    "optimizer": "adam",
+    "lr_g": 4e-4,
+    "lr_d": 4e-4,
+    "batch_size": 128,
+    "kimg": 2160 * 128 / 1000,
+    "ema_decay": 0.995,
+    "augment": ["translation", "cutout"],
+    "r1_gamma": 0.1,
+    "r1_every": 8,
+    "mode_seeking": 0.0,
+    "log_every": 10,
+}
 RECIPES: dict[str, dict[str, Any]] = {
-    # digits_dcgan: DCGAN with DiffAugment, lazy R1 and EMA; the widths halved from Radford
-    # et al.'s to fit a CPU; the learning rate doubled with the batch.
-    "dcgan": {
-        "nz": 100,
-        "ngf": 32,
-        "ndf": 32,
-        "optimizer": "adam",
-        "lr_g": 4e-4,
-        "lr_d": 4e-4,
-        "batch_size": 128,
-        "kimg": 2160 * 128 / 1000,
-        "ema_decay": 0.995,
-        "augment": ["translation", "cutout"],
-        "r1_gamma": 0.1,
-        "r1_every": 8,
-        "mode_seeking": 0.0,
-        "log_every": 10,
-    },
+    "dcgan": _DCGAN,
     # digits_label_free: the same DCGAN without labels learns the classes from the images
     # alone: it is still improving where the labelled one has converged, so it trains longer,
     # and a longer EMA average lifts its precision.
-    "dcgan_label_free": {
-        "nz": 100,
-        "ngf": 32,
-        "ndf": 32,
-        "optimizer": "adam",
-        "lr_g": 4e-4,
-        "lr_d": 4e-4,
-        "batch_size": 128,
-        "kimg": LABEL_FREE_KIMG,
-        "ema_decay": 0.999,
-        "augment": ["translation", "cutout"],
-        "r1_gamma": 0.1,
-        "r1_every": 8,
-        "mode_seeking": 0.0,
-        "log_every": 10,
-    },
+    "dcgan_label_free": {**_DCGAN, "kimg": 2 * _DCGAN["kimg"], "ema_decay": 0.999},
     # digits_mlp: Goodfellow et al.'s MNIST nets (G 1200-1200, D maxout 240 x 5, dropout 0.5
     # hidden / 0.2 input); without DiffAugment (it held the MLP to a few classes), stronger R1.
     "mlp_images": {
