@@ -117,7 +117,7 @@ def test_champion_loads_with_pyfunc(clone) -> None:
     assert len(versions) >= 2
     assert float(champion.tags["eval.fid"]) == min(fids.values()), fids
     model = mlflow.pyfunc.load_model("models:/ganforge-generator@champion")
-    nz = yaml.safe_load((work / "params.yaml").read_text())["train"]["nz"]
+    nz = json.loads((work / "reports/train.json").read_text())["train_config"]["nz"]
     z = np.random.default_rng(0).standard_normal((2, nz)).astype(np.float32)
     assert model.predict({"z": z})["image"].shape == (2, 1, 16, 16)
 
@@ -129,5 +129,5 @@ def test_plots_of_the_baseline_render_offline(clone) -> None:
     pytest.importorskip("playwright")
     run(dvc("plots", "show", "-o", "page"), work, env)
     ids = vega_plot_ids(yaml.safe_load((work / "dvc.yaml").read_text()))
-    counts = render_in_chromium(work / "page" / "index.html", ids)
+    counts, _ = render_in_chromium(work / "page" / "index.html", ids)
     assert all(n >= 1 for n in counts.values()), counts

@@ -150,7 +150,9 @@ def test_runs_table_fits_120_columns_best_first_champion_marked(store: Path) -> 
 
     from ganforge.cli import app
 
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    # the registry too: MlflowClient takes a registry URI an earlier test set in this process
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     exp = client.get_experiment_by_name("ganforge")
     by_name = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
     client.create_registered_model("ganforge-generator")
