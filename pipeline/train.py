@@ -89,15 +89,6 @@ def progress_columns() -> tuple[Any, ...]:
     )
 
 
-class ScoreLine(logging.Filter):
-    """The validation score's log line in one number format (`fid_val = 3.000`, not `3`)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg == "step %d: %s = %.4g":
-            record.msg = "step %d: %s = %.3f"
-        return True
-
-
 class ProgressBar(Callback):
     """A rich progress bar with ETA, the latest losses, D(x), D(G(z)), throughput and the
     latest validation score; fitted to the terminal's width (80 columns and up)."""
@@ -265,7 +256,6 @@ def main() -> None:
         if dist.is_main
         else contextlib.nullcontext()
     )
-    logging.getLogger("ganforge.training.quality").addFilter(ScoreLine())
     with run_ctx as run, Progress(*progress_columns(), disable=not dist.is_main) as progress:
         if dist.is_main:
             log_params(

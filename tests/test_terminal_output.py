@@ -84,11 +84,24 @@ def test_evaluate_summary_is_one_line_at_80_columns() -> None:
     assert toy == "evaluate: modes 8/8, high quality 0.946"
 
 
-def test_validation_score_line_has_one_number_format() -> None:
-    from pipeline.train import ScoreLine
+def test_validation_score_line_has_one_number_format(caplog: pytest.LogCaptureFixture) -> None:
+    from types import SimpleNamespace
+
+    import torch
+
+    from ganforge.training.quality import QualityMonitor
 
     for value, shown in ((3.0, "3.000"), (2.7412, "2.741")):
-        record = logging.LogRecord("ganforge.training.quality", logging.INFO, __file__, 1,
-                                   "step %d: %s = %.4g", (100, "fid_val", value), None)  # fmt: skip
-        assert ScoreLine().filter(record)
-        assert record.getMessage() == f"step 100: fid_val = {shown}"
+
+        class Measure:
+            column = "fid_val"
+
+            def __call__(self, samples: torch.Tensor, v: float = value) -> tuple[float, None]:
+                return v, None
+
+        monitor = QualityMonitor(Measure(), every=1, num_samples=2)
+        monitor.generate = lambda trainer: torch.zeros(2, 1, 4, 4, dtype=torch.uint8)
+        with caplog.at_level(logging.INFO, "ganforge.training.quality"):
+            monitor.score(SimpleNamespace(step=100))
+        assert f"step 100: fid_val = {shown}" in caplog.text
+        caplog.clear()

@@ -243,7 +243,7 @@ class QualityMonitor(Callback):
         samples = self.generate(trainer)
         value, hist = self.measure(samples)
         self.seconds.append(time.perf_counter() - start)
-        log.info("step %d: %s = %.4g", trainer.step, self.measure.column, value)
+        log.info("step %d: %s = %.3f", trainer.step, self.measure.column, value)
         return value, hist
 
     @torch.no_grad()
