@@ -9,7 +9,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+
+def plain_errors(err: ValidationError) -> str:
+    """A pydantic error as one plain sentence per problem, `;`-joined (not pydantic's layout)."""
+    return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in err.errors())
 
 
 class Options(BaseModel):

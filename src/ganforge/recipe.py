@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ganforge.config import Labels, TrainConfig
+from ganforge.config import Labels, TrainConfig, plain_errors
 
 AUTO = "auto"
 
@@ -207,8 +207,7 @@ def resolve_recipe(request: Mapping[str, Any], facts: DataFacts) -> Recipe:
     try:
         config = TrainConfig.model_validate({**wanted, **chosen})
     except ValidationError as err:
-        problems = (e["msg"].removeprefix("Value error, ") for e in err.errors())
-        raise ValueError("; ".join(problems)) from None
+        raise ValueError(plain_errors(err)) from None
     return Recipe(name, config, reasons)
 
 

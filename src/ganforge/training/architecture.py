@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from pydantic import ValidationError
 
-from ganforge.config import ArchOptions, TrainConfig
+from ganforge.config import ArchOptions, TrainConfig, plain_errors
 from ganforge.models import GeneratorSpec
 from ganforge.models.latent_class import class_prior
 from ganforge.models.spec import resolve_arch
@@ -29,10 +29,13 @@ def make_spec(
     has_labels = (
         num_classes >= 2 and labels is not None and labels.numel() > 0 and bool((labels >= 0).all())
     )
+    shape = tuple(int(s) for s in sample_shape)
+    arch_name = resolve_arch(config.model, shape)
     use = config.labels
     if use == "auto":
-        facts = DataFacts(tuple(int(s) for s in sample_shape), 0, num_classes if has_labels else 0)
-        use, _ = auto_labels(facts, resolve_arch(config.model, sample_shape), config.pack)
+        use, _ = auto_labels(
+            DataFacts(shape, 0, num_classes if has_labels else 0), arch_name, config.pack
+        )
     if use == "conditional" and num_classes < 2:
         raise ValueError(
             "train.labels is conditional but the data have no class labels: set train.labels: none"
@@ -48,12 +51,11 @@ def make_spec(
     try:
         return GeneratorSpec(
             **arch,
-            arch=resolve_arch(config.model, sample_shape),
-            sample_shape=tuple(int(s) for s in sample_shape),
+            arch=arch_name,
+            sample_shape=shape,
             num_classes=num_classes if labelled else 0,
             class_names=tuple(class_names) if labelled else (),
             class_prior=prior,
         )
-    except ValidationError as err:  # one plain sentence per problem, not pydantic's layout
-        problems = (e["msg"].removeprefix("Value error, ") for e in err.errors())
-        raise ValueError("; ".join(problems)) from None
+    except ValidationError as err:
+        raise ValueError(plain_errors(err)) from None
