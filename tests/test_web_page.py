@@ -67,6 +67,7 @@ def models(tmp_path_factory):
             ndf=8,
             num_classes=3,
             class_prior=(0.2, 0.5, 0.3),
+            class_names=("ring", "<b>disc</b>", "square"),  # shown as text, never markup
         ),  # fmt: skip
     }
     return export_models(out, specs)
@@ -117,6 +118,8 @@ def test_page_draws_the_library_s_images(browser, models, name, tmp_path):
         default = "any" if gen.metadata.latent_class else "cycle"
         want = [default, *map(str, range(gen.metadata.num_classes))]
         assert options == (want if gen.metadata.has_classes else [])
+        # so does the class arithmetic (test_page_draws_the_library_s_class_arithmetic)
+        assert page.is_visible("#arith-box") == gen.metadata.has_classes
         cases = [(0, 16, None), (123456, 9, None)]
         if gen.metadata.has_classes:
             cases += [(7, 6, 2), (8, 9, 0)]
@@ -140,6 +143,76 @@ def test_page_draws_the_library_s_images(browser, models, name, tmp_path):
             timeout=TIMEOUT_MS,
         )
         page.click("#walk")
+        assert not errors, errors
+        page.close()
+    finally:
+        stop(proc)
+
+
+def _rgb(got: dict) -> np.ndarray:
+    rgba = np.asarray(got["rgba"], np.uint8).reshape(got["height"], got["width"], 4)
+    assert (rgba[..., 3] == 255).all()
+    return rgba[..., :3]
+
+
+@pytest.mark.parametrize("name", ["cond", "latent"])
+def test_page_draws_the_library_s_class_arithmetic(browser, models, name, tmp_path):
+    proc, url = start_server(models[name])
+    try:
+        page, errors = _open_page(browser, url)
+        gen = Generator.load(models[name], "cpu")
+        assert page.is_visible("#arith-box") and page.is_visible("#arith-canvas")
+        pickers = [f"#arith-{x}" for x in "abc"]
+        for picker in pickers:  # one entry per class
+            values = page.eval_on_selector_all(f"{picker} option", "els => els.map(e => e.value)")
+            assert values == [str(k) for k in range(gen.metadata.num_classes)]
+        # the grid it drew on load: the pickers' defaults 0 − 1 + 2, 3 per class, seed 0
+        cases = [(0, (0, 1, 2), 3, True), (77, (2, 0, 1), 3, False), (5, (1, 1, 0), 2, False)]
+        for seed, (a, b, c), k, on_load in cases:
+            if on_load:
+                got = page.evaluate(
+                    "() => { const c = document.getElementById('arith-canvas'); return {"
+                    " width: c.width, height: c.height, rgba: Array.from(c.getContext('2d')"
+                    ".getImageData(0, 0, c.width, c.height).data) }; }"
+                )
+            else:
+                got = page.evaluate(
+                    "([s, a, b, c, k]) => window.ganforge.arithmetic(s, a, b, c, k)",
+                    [seed, a, b, c, k],
+                )
+                # the rows' labels: index and name (once where the name is the index)
+                names = [n if n == str(i) else f"{i}: {n}"
+                         for i, n in enumerate(gen.metadata.class_names)]  # fmt: skip
+                want = [f"a = {names[a]}", f"− b = {names[b]}", f"+ c = {names[c]}"]
+                assert got["labels"] == [*want, "= a − b + c, as c"]
+            shown = _rgb(got)
+            expected = gen.class_arithmetic(a, b, c, per_class=k, seed=seed).grid()
+            if expected.shape[-1] == 1:
+                expected = np.repeat(expected, 3, axis=-1)
+            assert shown.shape == expected.shape
+            diff = np.abs(shown.astype(int) - expected.astype(int))
+            assert diff.max() <= 1, f"seed {seed}: max pixel difference {diff.max()}"
+            assert (diff > 0).mean() < 0.01, f"seed {seed}: {(diff > 0).mean():.2%} differ"
+        # the controls draw it too, and a bad count is one line in the view, not a crash
+        page.select_option("#arith-a", "2")
+        page.select_option("#arith-b", "0")
+        page.select_option("#arith-c", "1")
+        page.fill("#arith-k", "3")
+        page.fill("#arith-seed", "78")
+        page.click("#arithmetic")
+        page.wait_for_function(
+            "document.getElementById('arith-status').textContent.startsWith('seed 78')",
+            timeout=TIMEOUT_MS,
+        )
+        page.fill("#arith-k", "17")
+        page.click("#arithmetic")
+        page.wait_for_selector("#arith-status.error", timeout=TIMEOUT_MS)
+        assert page.inner_text("#arith-status") == "per class = 17: must be an integer in 1..16"
+        page.fill("#arith-k", "3")
+        page.click("#arithmetic")
+        page.wait_for_selector("#arith-status:not(.error)", timeout=TIMEOUT_MS)
+        page.set_viewport_size({"width": 900, "height": 1300})
+        page.screenshot(path=str(tmp_path / f"arithmetic_{name}.png"), full_page=True)
         assert not errors, errors
         page.close()
     finally:

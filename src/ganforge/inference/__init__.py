@@ -1,14 +1,20 @@
 """Run exported generators with onnxruntime: no torch needed, here or in what it imports.
 
-from ganforge.inference import Generator, save_grid
+from ganforge.inference import Generator, save_grid, save_image
 gen = Generator.load("models/generator.onnx")          # provider="auto": CUDA if it works
 save_grid(gen.sample(64, seed=0), "samples.png")
+save_image(gen.class_arithmetic(7, 1, 3).grid(), "arithmetic.png")  # models with classes
 """
 
 from __future__ import annotations
 
-from ganforge.inference.generator import Generator, GeneratorInputError, to_uint8
-from ganforge.inference.grid import make_grid, save_grid
+from ganforge.inference.generator import (
+    ClassArithmetic,
+    Generator,
+    GeneratorInputError,
+    to_uint8,
+)
+from ganforge.inference.grid import arithmetic_grid, make_grid, save_grid, save_image
 from ganforge.inference.latent import interpolate_latents, latent_arithmetic, lerp, slerp
 from ganforge.inference.metadata import ModelMetadata
 from ganforge.inference.session import (
@@ -21,11 +27,13 @@ from ganforge.inference.session import (
 
 __all__ = [
     "PROVIDERS",
+    "ClassArithmetic",
     "Generator",
     "GeneratorInputError",
     "ModelFileError",
     "ModelMetadata",
     "ProviderError",
+    "arithmetic_grid",
     "best_providers",
     "create_session",
     "interpolate_latents",
@@ -33,6 +41,7 @@ __all__ = [
     "lerp",
     "make_grid",
     "save_grid",
+    "save_image",
     "slerp",
     "to_uint8",
 ]

@@ -7,14 +7,17 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
 import onnxruntime as ort
 
 from ganforge.inference import prng
+from ganforge.inference.grid import arithmetic_grid
 from ganforge.inference.latent import (
     Method,
+    arithmetic_table,
     interpolate_latents,
     latent_arithmetic,
     place_in_class,
@@ -34,6 +37,11 @@ Labels = int | Sequence[int] | np.ndarray | None
 
 # Float32 values one run may return (128 MiB): large samples run in smaller batches.
 RUN_BUDGET_VALUES = 2**25
+# `class_arithmetic` draws class k's samples from latent k·MAX_PER_CLASS of the seed's stream
+# on: a row then depends on its own class only (changing c leaves row a as it was), a − a + c
+# is c, and more samples per class extend a row. At most one readable grid row per class; the
+# browser page draws from the same places.
+MAX_PER_CLASS = 16
 
 
 class GeneratorInputError(ValueError):
@@ -42,6 +50,33 @@ class GeneratorInputError(ValueError):
 
 # Each interface says how to leave the label out in its own terms (flag, field, input).
 NO_CLASSES = "this generator has no classes (it was trained without labels)"
+
+
+@dataclass(frozen=True)
+class ClassArithmetic:
+    """The grid of `Generator.class_arithmetic`: rows a, b, c and a − b + c.
+
+    `images` uint8 [4, k + 1, H, W, C]: per row, k samples and then the image of their mean
+    latent; the last row holds a_j − b_j + c_j per column and, last, mean(a) − mean(b) +
+    mean(c), the result. `latents` float32 [4, k + 1, nz] are what was decoded, before a
+    latent-class model's z₀ is placed in its row's class; `labels` are the rows' classes
+    (a, b, c, c). `seed` is the seed drawn from (chosen at random when none was given).
+    """
+
+    classes: tuple[int, int, int]
+    labels: tuple[int, int, int, int]
+    seed: int
+    latents: np.ndarray
+    images: np.ndarray
+
+    @property
+    def result(self) -> np.ndarray:
+        """decode(mean(a) − mean(b) + mean(c)) as class c: uint8 [H, W, C]."""
+        return self.images[-1, -1]
+
+    def grid(self, padding: int = 2) -> np.ndarray:
+        """The images as one uint8 grid [H', W', C] (`ganforge.inference.arithmetic_grid`)."""
+        return arithmetic_grid(self.images, padding=padding)
 
 
 class Generator:
@@ -295,6 +330,66 @@ class Generator:
     ) -> np.ndarray:
         """Decode Σ mean(plus) − Σ mean(minus): DCGAN's vector arithmetic, one sample."""
         return self.decode(latent_arithmetic(plus, minus)[None], labels)
+
+    def class_arithmetic(
+        self,
+        a: int,
+        b: int,
+        c: int,
+        per_class: int = 3,
+        seed: int | None = 0,
+        truncation: float = 1.0,
+    ) -> ClassArithmetic:
+        """Class a − class b + class c on averaged latents (Radford et al. 2015, sec. 6.3).
+
+        Each class's `per_class` samples are latents k·MAX_PER_CLASS onward of `seed`'s
+        stream (k the class), decoded in that class, and so is their mean; then mean(a) −
+        mean(b) + mean(c) and, per column, a_j − b_j + c_j are decoded as class c
+        (`ganforge.inference.latent.arithmetic_table` gives the latents).
+
+        The label is the class and the arithmetic acts on z, as in a conditional model, whose
+        label is an input beside z: the result takes c's label, so that a − b + c reads "c,
+        moved by what sets a's samples apart from b's", and a − a + c is c's mean. A
+        latent-class model gets the same meaning: a class on request places z₀ in the class's
+        interval (`run`), so the arithmetic runs on the seed's latents and the result's z₀ is
+        placed in c's interval. Left free, that z₀ would land in a class fixed by the order
+        of the class intervals, the arbitrary order of the class indices, which says nothing
+        about a, b or c.
+        """
+        meta = self.metadata
+        if not meta.is_image:
+            raise GeneratorInputError(
+                "this generator makes points, not images: class arithmetic draws images"
+            )
+        if not meta.has_classes:
+            raise GeneratorInputError(
+                f"{NO_CLASSES}: class arithmetic needs a conditional or latent-class model"
+            )
+        classes = (
+            _label(a, meta.num_classes),
+            _label(b, meta.num_classes),
+            _label(c, meta.num_classes),
+        )
+        _check_count(per_class, "per_class")
+        if per_class > MAX_PER_CLASS:
+            raise GeneratorInputError(
+                f"per_class = {per_class}: at most {MAX_PER_CLASS} samples per class (one grid row)"
+            )
+        if seed is None:
+            seed = int(np.random.default_rng().integers(0, prng.MAX_SEED))
+        z = [self.latents(per_class, seed, truncation, k * MAX_PER_CLASS) for k in classes]
+        table = arithmetic_table(np.stack(z))
+        labels = (*classes, classes[2])
+        images = self.decode(
+            table.reshape(-1, self.nz), np.repeat(np.asarray(labels, np.int64), per_class + 1)
+        )
+        return ClassArithmetic(
+            classes=classes,
+            labels=labels,
+            seed=seed,
+            latents=table,
+            images=images.reshape(4, per_class + 1, *images.shape[1:]),
+        )
 
 
 def to_uint8(

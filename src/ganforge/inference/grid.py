@@ -11,6 +11,10 @@ import numpy as np
 
 from ganforge.io import atomic_path
 
+# The line that sets the means column and the result row apart in `arithmetic_grid`: mid
+# grey, visible on the black padding and on dark or light images alike.
+SEPARATOR = 128
+
 
 def make_grid(
     images: np.ndarray, nrow: int | None = None, padding: int = 2, pad_value: int = 0
@@ -39,6 +43,37 @@ def make_grid(
     return grid
 
 
+def arithmetic_grid(
+    images: np.ndarray, padding: int = 2, line: int = SEPARATOR, pad_value: int = 0
+) -> np.ndarray:
+    """A table of images [R, K, H, W, C] -> one uint8 grid, its last row and column set apart.
+
+    The layout of `Generator.class_arithmetic`'s images: rows a, b, c and a − b + c, columns
+    the samples and then their mean. The last column and the last row sit behind a wider
+    gap crossed by a one-pixel line of value `line`, so that the means column reads as
+    the equation a, b, c, = result. `web/static/app.js` draws the same pixels.
+    """
+    images = np.asarray(images)
+    if images.ndim != 5 or images.dtype != np.uint8 or min(images.shape[:2]) < 2:
+        raise ValueError(
+            "arithmetic_grid wants uint8 images [rows, columns, H, W, C] with at least 2 rows "
+            f"and 2 columns, got {images.dtype} {images.shape}"
+        )
+    rows, cols, h, w, c = images.shape
+    step_y, step_x, extra = h + padding, w + padding, 1 + padding
+    grid = np.full(
+        (padding + rows * step_y + extra, padding + cols * step_x + extra, c), pad_value, np.uint8
+    )
+    grid[:, padding + (cols - 1) * step_x] = line
+    grid[padding + (rows - 1) * step_y, :] = line
+    for r in range(rows):
+        y = padding + r * step_y + (extra if r == rows - 1 else 0)
+        for col in range(cols):
+            x = padding + col * step_x + (extra if col == cols - 1 else 0)
+            grid[y : y + h, x : x + w] = images[r, col]
+    return grid
+
+
 def png_bytes(image: np.ndarray) -> bytes:
     """One uint8 image [H, W, C] (C = 1 or 3) encoded as PNG: grey or RGB."""
     from PIL import Image
@@ -60,7 +95,12 @@ def save_grid(
     padding: int = 2,
 ) -> Path:
     """Write images [N, H, W, C] as one PNG grid, atomically; returns the path."""
-    data = grid_png(images, nrow=nrow, padding=padding)
+    return save_image(make_grid(images, nrow=nrow, padding=padding), path)
+
+
+def save_image(image: np.ndarray, path: str | os.PathLike[str]) -> Path:
+    """Write one uint8 image [H, W, C] (a grid already laid out) as PNG, atomically."""
+    data = png_bytes(image)
     target = Path(path)
     with atomic_path(target) as tmp:
         Path(tmp).write_bytes(data)

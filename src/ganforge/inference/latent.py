@@ -74,6 +74,27 @@ def latent_arithmetic(plus: Sequence[np.ndarray], minus: Sequence[np.ndarray] = 
     return np.sum(means, axis=0).astype(np.float32)
 
 
+def arithmetic_table(groups: np.ndarray) -> np.ndarray:
+    """The latents of a class-arithmetic grid: groups [3, k, nz] (a, b, c) -> [4, k + 1, nz].
+
+    Rows a, b, c and a − b + c; columns the k samples, then their mean. Column j of the last
+    row is a_j − b_j + c_j, one sample per class; its last entry is mean(a) − mean(b) +
+    mean(c), the arithmetic that Radford et al. (2015, sec. 6.3) found stable only once three
+    exemplars per concept were averaged: the grid shows both. Float64 steps in a fixed order
+    (rows summed in turn, then ÷ k; (a + c) − b, as `latent_arithmetic` sums), rounded to
+    float32 once: `web/static/app.js` takes the same steps.
+    """
+    g = np.asarray(groups, np.float32).astype(np.float64)
+    if g.ndim != 3 or g.shape[0] != 3 or g.shape[1] < 1:
+        raise ValueError(f"class arithmetic wants latents [3, k, nz] with k >= 1, got {g.shape}")
+    total = g[:, 0].copy()
+    for j in range(1, g.shape[1]):
+        total = total + g[:, j]
+    rows = np.concatenate([g, (total / g.shape[1])[:, None]], axis=1)
+    result = (rows[0] + rows[2]) - rows[1]
+    return np.concatenate([rows, result[None]]).astype(np.float32)
+
+
 # ---- a class on request for a latent-class generator --------------------------------------
 #
 # A latent-class generator (`train.labels: latent`) draws its class from z's first

@@ -27,27 +27,37 @@ function key(seed) {
   return mix((lo + mix((hi ^ 0x85ebca6b) >>> 0)) >>> 0);
 }
 
-/** The first `count` 32-bit words of the stream for `seed` (Uint32Array). */
-export function uint32Words(seed, count) {
+/** Words `offset` .. `offset + count` of the stream for `seed` (Uint32Array). */
+export function uint32Words(seed, count, offset = 0) {
   const k = key(seed);
   const out = new Uint32Array(count);
-  for (let i = 0; i < count; i++) out[i] = mix((mix((i ^ k) >>> 0) + k) >>> 0);
+  for (let i = 0; i < count; i++) out[i] = mix((mix(((offset + i) ^ k) >>> 0) + k) >>> 0);
   return out;
 }
 
-/** Float32Array of num * nz standard normals (row n = latent n), as prng.normals(seed, num, nz). */
-export function normals(seed, num, nz) {
+/**
+ * Float32Array of num * nz standard normals (row n = latent start + n), as
+ * prng.normals(seed, num, nz, start): `start` skips the stream's first `start` latents.
+ */
+export function normals(seed, num, nz, start = 0) {
+  const first = start * nz;
   const total = num * nz;
-  const pairs = Math.floor((total + 1) / 2);
-  const words = uint32Words(seed, 2 * pairs);
+  if (first + total >= 2 ** 32) {
+    throw new RangeError(`${start + num} × ${nz} latents exceed the stream's 2**32 words`);
+  }
+  // Box–Muller turns word pairs (2i, 2i+1) into normals (2i, 2i+1): start on a pair.
+  const skip = first % 2;
+  const pairs = Math.floor((total + skip + 1) / 2);
+  const words = uint32Words(seed, 2 * pairs, first - skip);
   const out = new Float32Array(total);
   for (let p = 0; p < pairs; p++) {
     const u1 = (words[2 * p] + 1.0) / 4294967296;
     const u2 = words[2 * p + 1] / 4294967296;
     const radius = Math.sqrt(-2.0 * Math.log(u1));
     const angle = 2.0 * Math.PI * u2;
-    out[2 * p] = radius * Math.cos(angle);
-    if (2 * p + 1 < total) out[2 * p + 1] = radius * Math.sin(angle);
+    const at = 2 * p - skip;
+    if (at >= 0) out[at] = radius * Math.cos(angle);
+    if (at + 1 < total) out[at + 1] = radius * Math.sin(angle);
   }
   return out;
 }
