@@ -8,13 +8,10 @@ save_image(gen.class_arithmetic(7, 1, 3).grid(), "arithmetic.png")  # models wit
 
 from __future__ import annotations
 
-from ganforge.inference.generator import (
-    ClassArithmetic,
-    Generator,
-    GeneratorInputError,
-    to_uint8,
-)
-from ganforge.inference.grid import arithmetic_grid, make_grid, save_grid, save_image
+from ganforge.inference.arithmetic import ClassArithmetic
+from ganforge.inference.checks import GeneratorInputError
+from ganforge.inference.generator import Generator
+from ganforge.inference.grid import arithmetic_grid, make_grid, save_grid, save_image, to_uint8
 from ganforge.inference.latent import interpolate_latents, latent_arithmetic, lerp, slerp
 from ganforge.inference.metadata import ModelMetadata
 from ganforge.inference.session import (

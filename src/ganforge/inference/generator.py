@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import operator
 import os
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
 import onnxruntime as ort
 
 from ganforge.inference import prng
-from ganforge.inference.grid import arithmetic_grid
+from ganforge.inference.arithmetic import MAX_PER_CLASS, ClassArithmetic
+from ganforge.inference.checks import (
+    NO_CLASSES,
+    GeneratorInputError,
+    check_count,
+    check_graph_shapes,
+    check_label,
+)
+from ganforge.inference.grid import to_uint8
 from ganforge.inference.latent import (
     Method,
     arithmetic_table,
@@ -37,46 +43,6 @@ Labels = int | Sequence[int] | np.ndarray | None
 
 # Float32 values one run may return (128 MiB): large samples run in smaller batches.
 RUN_BUDGET_VALUES = 2**25
-# `class_arithmetic` draws class k's samples from latent k·MAX_PER_CLASS of the seed's stream
-# on: a row then depends on its own class only (changing c leaves row a as it was), a − a + c
-# is c, and more samples per class extend a row. At most one readable grid row per class; the
-# browser page draws from the same places.
-MAX_PER_CLASS = 16
-
-
-class GeneratorInputError(ValueError):
-    """A request the generator cannot serve: bad count, label, latent size..."""
-
-
-# Each interface says how to leave the label out in its own terms (flag, field, input).
-NO_CLASSES = "this generator has no classes (it was trained without labels)"
-
-
-@dataclass(frozen=True)
-class ClassArithmetic:
-    """The grid of `Generator.class_arithmetic`: rows a, b, c and a − b + c.
-
-    `images` uint8 [4, k + 1, H, W, C]: per row, k samples and then the image of their mean
-    latent; the last row holds a_j − b_j + c_j per column and, last, mean(a) − mean(b) +
-    mean(c), the result. `latents` float32 [4, k + 1, nz] are what was decoded, before a
-    latent-class model's z₀ is placed in its row's class; `labels` are the rows' classes
-    (a, b, c, c). `seed` is the seed drawn from (chosen at random when none was given).
-    """
-
-    classes: tuple[int, int, int]
-    labels: tuple[int, int, int, int]
-    seed: int
-    latents: np.ndarray
-    images: np.ndarray
-
-    @property
-    def result(self) -> np.ndarray:
-        """decode(mean(a) − mean(b) + mean(c)) as class c: uint8 [H, W, C]."""
-        return self.images[-1, -1]
-
-    def grid(self, padding: int = 2) -> np.ndarray:
-        """The images as one uint8 grid [H', W', C] (`ganforge.inference.arithmetic_grid`)."""
-        return arithmetic_grid(self.images, padding=padding)
 
 
 class Generator:
@@ -121,7 +87,7 @@ class Generator:
                 f"model inputs {names} do not match its metadata {list(metadata.input_names)}"
             )
         self._output = session.get_outputs()[0].name
-        _check_graph_shapes(session, metadata)
+        check_graph_shapes(session, metadata)
 
     @classmethod
     def load(
@@ -190,7 +156,7 @@ class Generator:
         `truncation` ψ in (0, 1] scales them toward the prior's mean, 0 (the truncation trick
         of StyleGAN with a Gaussian prior): less variety, more typical samples. 1 = none.
         """
-        _check_count(num, "num")
+        check_count(num, "num")
         if not 0.0 < truncation <= 1.0:
             raise GeneratorInputError(f"truncation = {truncation}: must be in (0, 1]")
         if seed is None:
@@ -214,7 +180,7 @@ class Generator:
         The latent stream is counter-based, so batch k draws latents k·batch onward: the
         concatenated batches equal `sample(num, seed, labels)` for the same seed.
         """
-        _check_count(num, "num")
+        check_count(num, "num")
         if seed is None:
             seed = int(np.random.default_rng().integers(0, prng.MAX_SEED))
         y = self.labels_for(num, labels)
@@ -243,11 +209,11 @@ class Generator:
         if isinstance(labels, np.ndarray) and labels.dtype.kind not in "iu":
             raise GeneratorInputError(f"labels must be integers, got {labels.dtype} values")
         if np.ndim(labels) == 0:
-            return np.full(num, _label(labels, meta.num_classes), dtype=np.int64)
+            return np.full(num, check_label(labels, meta.num_classes), dtype=np.int64)
         values = np.asarray(labels, dtype=object).ravel()
         if len(values) != num:
             raise GeneratorInputError(f"got {len(values)} labels for {num} samples")
-        return np.asarray([_label(v, meta.num_classes) for v in values], dtype=np.int64)
+        return np.asarray([check_label(v, meta.num_classes) for v in values], dtype=np.int64)
 
     # ---- running ---------------------------------------------------------------------
 
@@ -262,7 +228,7 @@ class Generator:
             z = z[None]
         if z.ndim != 2 or z.shape[1] != self.nz:
             raise GeneratorInputError(f"latents must be [N, {self.nz}], got {list(z.shape)}")
-        _check_count(len(z), "number of latents")
+        check_count(len(z), "number of latents")
         y = self.labels_for(len(z), labels)
         if y is not None and self.metadata.latent_class:
             # The class is asked of z itself: z₀ moves into the class's interval.
@@ -366,11 +332,11 @@ class Generator:
                 f"{NO_CLASSES}: class arithmetic needs a conditional or latent-class model"
             )
         classes = (
-            _label(a, meta.num_classes),
-            _label(b, meta.num_classes),
-            _label(c, meta.num_classes),
+            check_label(a, meta.num_classes),
+            check_label(b, meta.num_classes),
+            check_label(c, meta.num_classes),
         )
-        _check_count(per_class, "per_class")
+        check_count(per_class, "per_class")
         if per_class > MAX_PER_CLASS:
             raise GeneratorInputError(
                 f"per_class = {per_class}: at most {MAX_PER_CLASS} samples per class (one grid row)"
@@ -392,60 +358,9 @@ class Generator:
         )
 
 
-def to_uint8(
-    samples: np.ndarray, value_range: tuple[float, float] | None = (-1.0, 1.0)
-) -> np.ndarray:
-    """float images [N, C, H, W] in `value_range` -> uint8 [N, H, W, C], clamped."""
-    lo, hi = value_range or (-1.0, 1.0)
-    scaled = (np.asarray(samples, np.float32) - lo) * (255.0 / (hi - lo))
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
-
-
-def _label(value: object, num_classes: int) -> int:
-    """One label as a Python int in 0..num_classes-1 (compared before any int64 cast)."""
-    try:
-        label = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise GeneratorInputError(f"label {str(value)[:40]!r} is not an integer") from None
-    if not 0 <= label < num_classes:
-        shown = str(label) if label.bit_length() < 128 else f"of {label.bit_length()} bits"
-        raise GeneratorInputError(
-            f"label {shown} is out of range: this generator has {num_classes} "
-            f"classes (0..{num_classes - 1})"
-        )
-    return label
-
-
-def _check_graph_shapes(session: ort.InferenceSession, meta: ModelMetadata) -> None:
-    """The graph's fixed dimensions must agree with the metadata a caller relies on."""
-    z_shape = list(session.get_inputs()[0].shape or [])
-    out_shape = list(session.get_outputs()[0].shape or [])
-    if not out_shape:  # rank unknown: run() checks what comes out
-        return
-    problems = []
-    if len(z_shape) == 2 and isinstance(z_shape[1], int) and z_shape[1] != meta.nz:
-        problems.append(f"input z is [batch, {z_shape[1]}] but nz = {meta.nz}")
-    fixed = out_shape[1:]
-    if len(fixed) != len(meta.sample_shape) or any(
-        isinstance(d, int) and d != m for d, m in zip(fixed, meta.sample_shape, strict=False)
-    ):
-        problems.append(f"output is {out_shape} but sample_shape = {list(meta.sample_shape)}")
-    if problems:
-        raise ModelFileError(
-            "its ganforge metadata does not match its graph ("
-            + "; ".join(problems)
-            + "): export the generator again (`dvc repro export`)"
-        )
-
-
 def _usable_cores() -> int:
     """Cores this process may run on (its CPU affinity, which containers narrow)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def _check_count(num: int, what: str) -> None:
-    if int(num) != num or num < 1:
-        raise GeneratorInputError(f"{what} = {num}: must be a positive integer")

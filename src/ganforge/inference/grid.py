@@ -105,3 +105,12 @@ def save_image(image: np.ndarray, path: str | os.PathLike[str]) -> Path:
     with atomic_path(target) as tmp:
         Path(tmp).write_bytes(data)
     return target
+
+
+def to_uint8(
+    samples: np.ndarray, value_range: tuple[float, float] | None = (-1.0, 1.0)
+) -> np.ndarray:
+    """float images [N, C, H, W] in `value_range` -> uint8 [N, H, W, C], clamped."""
+    lo, hi = value_range or (-1.0, 1.0)
+    scaled = (np.asarray(samples, np.float32) - lo) * (255.0 / (hi - lo))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
