@@ -239,78 +239,25 @@ def _prepare_images(
     skipped = _Skipped(Path(config.root), config.strict)
     source = _open_source(config, skipped)
     sample = (source.channels, config.image_size, config.image_size)
-    row_bytes = int(np.prod(sample))
-    total = source.total
-    if total == 0:
+    if source.total == 0:
         raise DataError(f"{config.dataset}: the source at {config.root} holds no images")
-
     # 1. decode every item once, in order, into a scratch file (one chunk in memory)
     scratch = work / ".decoded.u8"
-    usable_mask = np.zeros(total, dtype=bool)
-    done = 0
-    chunk = images = None
-    with open(scratch, "wb") as f:
-        for chunk in source.chunks():
-            images = np.ascontiguousarray(chunk.images, dtype=np.uint8)
-            if images.shape[1:] != sample:
-                raise DataError(f"internal: a chunk of shape {images.shape[1:]}, expected {sample}")
-            f.write(images.data.cast("B"))
-            usable_mask[done : done + len(images)] = chunk.ok
-            done += len(images)
-            if progress is not None:
-                progress("decode", done, total)
-        del chunk, images  # the decode buffer goes before the write buffer comes
-    if done != total:
-        raise DataError(f"{config.dataset}: decoded {done} items, expected {total}")
-    usable = np.flatnonzero(usable_mask)
+    usable = _decode_to_scratch(source, sample, scratch, config, progress)
     if len(usable) == 0:
         first = skipped.examples[0] if skipped.examples else None
         hint = f" (first: {first['path']}: {first['reason']})" if first else ""
-        raise DataError(f"no usable image in {config.root}: all {total} inputs were skipped{hint}")
-
+        raise DataError(
+            f"no usable image in {config.root}: all {source.total} inputs were skipped{hint}"
+        )
     # 2. labels: an image-folder class whose files all failed is dropped, the rest renumbered
-    labels, classes, dropped = source.labels.copy(), list(source.classes), []
-    if source.drop_empty_classes and classes:
-        present = np.unique(labels[usable])
-        if len(present) < len(classes):
-            dropped = [c for i, c in enumerate(classes) if i not in set(present.tolist())]
-            log.warning("classes without a usable image are dropped: %s", ", ".join(dropped))
-            remap = np.full(len(classes), -1, dtype=np.int64)
-            remap[present] = np.arange(len(present))
-            labels = np.where(labels >= 0, remap[labels.clip(0)], -1)
-            classes = [classes[i] for i in present]
-
+    labels, classes, dropped = _drop_empty_classes(source, usable)
     # 3. split and write each split file from the scratch rows
     rows, method = _assign_splits(source, usable, labels, config, seed)
-    for split in ("train", "test"):
-        if len(rows[split]) == 0:
-            raise DataError(
-                f"the {split} split is empty: {len(usable)} usable images are too few for "
-                f"val_fraction {config.val_fraction} and test_fraction {config.test_fraction}"
-            )
-    digest = ContentHash()
-    written = 0
-    buffer = np.empty((min(config.chunk_size, len(usable)), row_bytes), dtype=np.uint8)
-    for split in SPLITS:
-        index = rows[split]
-        n = len(index)
-
-        def image_blocks(index: np.ndarray = index) -> Iterator[np.ndarray]:
-            nonlocal written
-            for block in _read_rows(scratch, index, buffer):
-                yield block
-                written += len(block)
-                if progress is not None:
-                    progress("write", written, len(usable))
-
-        save_streamed(
-            work / f"{split}.pt",
-            {
-                "images": (torch.uint8, (n, *sample), image_blocks()),
-                "labels": (torch.int64, (n,), [np.ascontiguousarray(labels[index])]),
-            },
-            digest,
-        )
+    _check_splits(rows, len(usable), config)
+    digest = _write_splits(
+        work, scratch, rows, labels, sample, len(usable), config.chunk_size, progress
+    )
     scratch.unlink()
     return {
         "dataset": config.dataset,
@@ -329,3 +276,97 @@ def _prepare_images(
         "skipped": skipped.as_meta(),
         "source": source.info,
     }
+
+
+def _decode_to_scratch(
+    source: sources.ImageSource,
+    sample: tuple[int, int, int],
+    scratch: Path,
+    config: PrepareConfig,
+    progress: Progress | None,
+) -> np.ndarray:
+    """Every item of `source` as raw uint8 rows of `scratch`, in order; the usable rows.
+
+    Returns once the decode buffers are gone, before the write phase allocates its own.
+    """
+    total = source.total
+    usable_mask = np.zeros(total, dtype=bool)
+    done = 0
+    with open(scratch, "wb") as f:
+        for chunk in source.chunks():
+            images = np.ascontiguousarray(chunk.images, dtype=np.uint8)
+            if images.shape[1:] != sample:
+                raise DataError(f"internal: a chunk of shape {images.shape[1:]}, expected {sample}")
+            f.write(images.data.cast("B"))
+            usable_mask[done : done + len(images)] = chunk.ok
+            done += len(images)
+            if progress is not None:
+                progress("decode", done, total)
+    if done != total:
+        raise DataError(f"{config.dataset}: decoded {done} items, expected {total}")
+    return np.flatnonzero(usable_mask)
+
+
+def _drop_empty_classes(
+    source: sources.ImageSource, usable: np.ndarray
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """(labels, classes, dropped classes): classes without a usable image renumbered away."""
+    labels, classes, dropped = source.labels.copy(), list(source.classes), []
+    if source.drop_empty_classes and classes:
+        present = np.unique(labels[usable])
+        if len(present) < len(classes):
+            dropped = [c for i, c in enumerate(classes) if i not in set(present.tolist())]
+            log.warning("classes without a usable image are dropped: %s", ", ".join(dropped))
+            remap = np.full(len(classes), -1, dtype=np.int64)
+            remap[present] = np.arange(len(present))
+            labels = np.where(labels >= 0, remap[labels.clip(0)], -1)
+            classes = [classes[i] for i in present]
+    return labels, classes, dropped
+
+
+def _check_splits(rows: dict[str, np.ndarray], usable: int, config: PrepareConfig) -> None:
+    """DataError naming the fractions when the train or the test split is empty."""
+    for split in ("train", "test"):
+        if len(rows[split]) == 0:
+            raise DataError(
+                f"the {split} split is empty: {usable} usable images are too few for "
+                f"val_fraction {config.val_fraction} and test_fraction {config.test_fraction}"
+            )
+
+
+def _write_splits(
+    work: Path,
+    scratch: Path,
+    rows: dict[str, np.ndarray],
+    labels: np.ndarray,
+    sample: tuple[int, int, int],
+    usable: int,
+    chunk_size: int,
+    progress: Progress | None,
+) -> ContentHash:
+    """Each split's file, its images streamed from the scratch rows (`usable` of them in
+    all); the store's digest."""
+    digest = ContentHash()
+    written = 0
+    buffer = np.empty((min(chunk_size, usable), int(np.prod(sample))), dtype=np.uint8)
+    for split in SPLITS:
+        index = rows[split]
+        n = len(index)
+
+        def image_blocks(index: np.ndarray = index) -> Iterator[np.ndarray]:
+            nonlocal written
+            for block in _read_rows(scratch, index, buffer):
+                yield block
+                written += len(block)
+                if progress is not None:
+                    progress("write", written, usable)
+
+        save_streamed(
+            work / f"{split}.pt",
+            {
+                "images": (torch.uint8, (n, *sample), image_blocks()),
+                "labels": (torch.int64, (n,), [np.ascontiguousarray(labels[index])]),
+            },
+            digest,
+        )
+    return digest

@@ -84,6 +84,20 @@ def to_onnx(
     inner, _ = rewrite_for_onnx(generator, rewrite)
     inner = inner.to(device="cpu", dtype=dtype).eval()
     wrapper = (_Conditional if spec.conditional else _Unconditional)(inner, dtype).eval()
+    model = _trace(wrapper, spec, opset, meta.output_name)
+    got = {o.domain: o.version for o in model.opset_import}.get("", None)
+    if got != opset:
+        raise ExportError(f"asked for opset {opset} but the exporter wrote opset {got}")
+    _stamp(model, meta)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as err:
+        raise ExportError(f"onnx.checker rejected the exported model: {err}") from err
+    return model
+
+
+def _trace(wrapper: nn.Module, spec: GeneratorSpec, opset: int, output: str) -> onnx.ModelProto:
+    """The wrapped generator traced on `example_inputs` with a dynamic batch axis."""
     z, labels = example_inputs(spec)
     batch = torch.export.Dim("batch", min=1)
     args: tuple[torch.Tensor, ...] = (z,) if labels is None else (z, labels)
@@ -99,39 +113,34 @@ def to_onnx(
             contextlib.redirect_stdout(narration),
         ):
             warnings.simplefilter("ignore")
-            if opset >= DYNAMO_MIN_OPSET:
-                program = torch.onnx.export(
-                    wrapper,
-                    args,
-                    input_names=names,
-                    output_names=[meta.output_name],
-                    opset_version=opset,
-                    dynamic_shapes=shapes,
-                    external_data=False,
-                    dynamo=True,
-                    optimize=True,
-                )
-                assert program is not None  # the dynamo exporter returns its ONNXProgram
-                model = program.model_proto
-            else:
-                model = _legacy_export(wrapper, args, names, meta.output_name, opset)
+            if opset < DYNAMO_MIN_OPSET:
+                return _legacy_export(wrapper, args, names, output, opset)
+            program = torch.onnx.export(
+                wrapper,
+                args,
+                input_names=names,
+                output_names=[output],
+                opset_version=opset,
+                dynamic_shapes=shapes,
+                external_data=False,
+                dynamo=True,
+                optimize=True,
+            )
+            assert program is not None  # the dynamo exporter returns its ONNXProgram
+            return program.model_proto
     except Exception as err:
         log.debug("torch.onnx narration:\n%s", narration.getvalue())
         raise ExportError(f"torch.onnx.export failed for {spec.arch}: {err}") from err
-    got = {o.domain: o.version for o in model.opset_import}.get("", None)
-    if got != opset:
-        raise ExportError(f"asked for opset {opset} but the exporter wrote opset {got}")
+
+
+def _stamp(model: onnx.ModelProto, meta: ModelMetadata) -> None:
+    """`meta` as the model's metadata_props (replacing the exporter's) and its doc string."""
     props = meta.to_props()
     del model.metadata_props[:]
     for key, value in props.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     model.doc_string = f"ganforge {meta.arch} generator ({meta.weights} weights)"
-    try:
-        onnx.checker.check_model(model, full_check=True)
-    except onnx.checker.ValidationError as err:
-        raise ExportError(f"onnx.checker rejected the exported model: {err}") from err
-    return model
 
 
 def _legacy_export(

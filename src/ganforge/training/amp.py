@@ -71,6 +71,7 @@ def precision_for(amp: AmpChoice, device: torch.device) -> Precision:
 
 
 def resolve_precision(amp: str, device: torch.device) -> Precision:
-    """`auto`: fp32 with TF32 on CUDA (measured fastest on an H100), no autocast elsewhere."""
+    """`auto`: fp32 with TF32 on CUDA (autocast was no faster there: see
+    `ganforge.training.device_policy`), no autocast elsewhere."""
     choice = choose_device_settings(device.type, "image", amp=amp).amp
     return precision_for(choice, device)

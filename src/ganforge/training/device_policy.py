@@ -2,13 +2,13 @@
 
 `choose_device_settings` is a pure function: the device type, the kind of model and the user's
 three settings in, the resolved choices out, each with the reason it was made. The `auto`
-choices encode what was measured, not what is usually true of other networks:
+choices encode what was measured, not what is usually true of other networks, with
+bench/train_throughput.py (`--ablation` times channels_last on its own; `--device cuda
+--channels 3` is the 64 px RGB DCGAN on a GPU, the case of issue #13):
 
-* CUDA (one H100, torch 2.11, 64 px RGB DCGAN, ngf = ndf = 64): channels_last was slower
-  (7.6k vs 9.2k img/s at batch 64, 25.0k vs 26.5k at 256) and autocast gained nothing (bf16
-  7.6k, fp16 8.0k, fp32 with TF32 8.4k img/s at batch 64; 36.9k / 38.5k / 38.7k at 256), so
-  `auto` is fp32 with TF32 and NCHW there.
-* CPU (2 cores, oneDNN): channels_last makes the training step ~1.1x faster; no autocast.
+* CUDA: channels_last was slower and autocast (bf16, fp16) no faster than fp32 with TF32, at
+  small and large batches alike, so `auto` is fp32 with TF32 and NCHW there.
+* CPU (oneDNN): channels_last makes the training step faster; no autocast.
 
 And one rule that keeps `compile: true` from crashing: inductor's convolution_backward meta
 kernel predicts NCHW strides for channels_last ConvTranspose chains on CUDA
@@ -28,14 +28,13 @@ COMPILE_CHANNELS_LAST_BUG = "pytorch/pytorch#171622"
 AmpChoice = Literal["off", "tf32", "bf16", "fp16"]
 ModelKind = Literal["image", "points"]
 
+# The bench that measured the `auto` choices on CUDA.
+_CUDA_BENCH = "bench/train_throughput.py --device cuda --channels 3"
 _CUDA_AMP_MEASURED = (
-    "autocast was no faster on an H100 (torch 2.11, 64 px RGB, ngf=ndf=64): bf16 7.6k, fp16 "
-    "8.0k vs fp32/TF32 8.4k img/s at batch 64; 36.9k / 38.5k vs 38.7k at 256"
+    f"autocast (bf16, fp16) was no faster than fp32 with TF32 for the DCGAN step "
+    f"({_CUDA_BENCH}, issue #13)"
 )
-_CUDA_CL_MEASURED = (
-    "channels_last was slower on an H100 (torch 2.11, 64 px RGB, ngf=ndf=64): 7.6k vs 9.2k "
-    "img/s at batch 64, 25.0k vs 26.5k at 256"
-)
+_CUDA_CL_MEASURED = f"channels_last was slower for the DCGAN step ({_CUDA_BENCH} --ablation)"
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,10 @@ def _choose_channels_last(
     if device_type == "cuda":
         return False, f"auto on CUDA: off, because {_CUDA_CL_MEASURED}"
     if device_type == "cpu":
-        return True, "auto on CPU: on, ~1.1x faster training step with oneDNN (2-core CPU)"
+        return True, (
+            "auto on CPU: on, a faster training step with oneDNN "
+            "(bench/train_throughput.py --ablation)"
+        )
     return False, f"auto on {device_type}: off (not measured there; NCHW is the safe layout)"
 
 
