@@ -21,7 +21,7 @@ from ganforge.inference import (
     prng,
     save_image,
 )
-from ganforge.inference.generator import MAX_PER_CLASS
+from ganforge.inference.arithmetic import MAX_PER_CLASS
 from ganforge.inference.latent import arithmetic_table, classes_of, place_in_class
 
 PRNG_JS = Path(__file__).resolve().parents[1] / "src/ganforge/inference/web/static/prng.js"
@@ -216,3 +216,47 @@ def test_javascript_twin_draws_from_the_same_place_in_the_stream(tmp_path: Path)
         want = prng.normals(seed, num, nz, start)
         # float64 libm results may differ in the last bit: at most one float32 ulp apart
         np.testing.assert_array_max_ulp(np.asarray(got, np.float32).reshape(num, nz), want, 1)
+
+
+# ------------------------------------------------------------------ `ganforge arithmetic`
+
+
+def test_cli_writes_the_librarys_grid(models, gens, tmp_path: Path) -> None:
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from ganforge.cli import app
+
+    out = tmp_path / "arith.png"
+    result = CliRunner().invoke(
+        app,
+        ["arithmetic", "2", "1", "0", "-m", str(models["latent"]), "--per-class", "2"]
+        + ["--seed", "7", "-o", str(out), "--provider", "cpu"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "wrote 2 − 1 + 0 (2 per class, seed 7)" in " ".join(result.output.split())
+    expected = gens["latent"].class_arithmetic(2, 1, 0, per_class=2, seed=7).grid()
+    np.testing.assert_array_equal(np.asarray(Image.open(out)).reshape(expected.shape), expected)
+
+
+@pytest.mark.parametrize(
+    ("model", "args", "message"),
+    [
+        ("uncond", ["0", "1", "2"], "has no classes"),
+        ("cond", ["0", "1", "9"], "label 9 is out of range"),
+        ("cond", ["0", "1", "2", "--per-class", str(MAX_PER_CLASS + 1)], "at most"),
+        ("cond", ["0", "1", "2", "-o", "grid.jpg"], "give --out a .png name"),
+    ],
+)
+def test_cli_refuses_in_one_line(models, tmp_path: Path, model, args, message) -> None:
+    from typer.testing import CliRunner
+
+    from ganforge.cli import app
+
+    result = CliRunner().invoke(
+        app, ["arithmetic", *args, "-m", str(models[model]), "--provider", "cpu"]
+    )
+    assert result.exit_code != 0
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "grid.jpg").exists()

@@ -1,5 +1,5 @@
-"""`ganforge`: use an exported generator (generate, interpolate, info, serve) from the shell,
-and see this repository's runs (ui, runs).
+"""`ganforge`: use an exported generator (generate, interpolate, arithmetic, info, serve) from the
+shell, and see this repository's runs (ui, runs).
 
 One module per group of commands; this one builds the typer app and registers them. Only
 `ganforge.inference` is imported at the top: the commands that serve an ONNX model start fast
@@ -13,6 +13,7 @@ import typer
 from ganforge.cli.files import MAX_FOLDER, MAX_GRID, MAX_POINTS, STREAM_BATCH
 from ganforge.cli.generate import generate, interpolate
 from ganforge.cli.info import info
+from ganforge.cli.latent import arithmetic
 from ganforge.cli.serve import serve
 from ganforge.cli.tracking import runs, ui
 
@@ -54,5 +55,5 @@ app = typer.Typer(
 )
 
 # In the order `ganforge --help` lists them.
-for _command in (generate, interpolate, info, serve, ui, runs):
+for _command in (generate, interpolate, arithmetic, info, serve, ui, runs):
     app.command(cls=_Command)(_command)

@@ -25,6 +25,7 @@ from ganforge.cli.model import load
 from ganforge.cli.options import (
     DEFAULT_MODEL,
     ChampionOpt,
+    GridOutOpt,
     LabelOpt,
     MethodChoice,
     ModelOpt,
@@ -65,7 +66,6 @@ RowsOpt = Annotated[int, typer.Option(help="Number of walks, each between two ra
 MethodOpt = Annotated[
     MethodChoice, typer.Option(help="Path in latent space: linear or slerp (great circle).")
 ]
-GridOutOpt = Annotated[Path, typer.Option("--out", "-o", help="PNG grid to write.")]
 
 
 def generate(

@@ -60,3 +60,4 @@ TruncationOpt = Annotated[
         "variety; 1 = none."
     ),
 ]
+GridOutOpt = Annotated[Path, typer.Option("--out", "-o", help="PNG grid to write.")]
