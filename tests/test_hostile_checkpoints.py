@@ -1,4 +1,5 @@
-"""Checkpoint folder hygiene: no litter from killed writes, no finished training lost unsaid."""
+"""Checkpoint folder hygiene: no litter from killed writes, no finished training lost unsaid,
+none deleted before the run that replaced it has finished."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from tiny_training import tiny_config as tiny
 from tiny_training import tiny_images
 
-from ganforge.training import LAST_CHECKPOINT, fit
+from ganforge.training import LAST_CHECKPOINT, Callback, fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -18,6 +19,17 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def images() -> tuple[torch.Tensor, torch.Tensor]:
     return tiny_images()
+
+
+class Kill(Callback):
+    """A SIGTERM at step `at`: the stage turns it into a KeyboardInterrupt subclass."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_step_end(self, trainer) -> None:
+        if trainer.step == self.at:
+            raise KeyboardInterrupt
 
 
 def _leave_temp_file(folder: Path) -> Path:
@@ -45,7 +57,7 @@ def test_temp_files_of_an_interrupted_write_are_removed_at_the_next_start(
     assert sorted(p.name for p in tmp_path.iterdir()) == [LAST_CHECKPOINT, "notes.txt"]
 
 
-def test_a_changed_run_keeps_the_finished_training_until_it_passes_it(
+def test_a_changed_run_keeps_the_finished_training_until_it_finishes(
     images, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     x, y = images
@@ -66,10 +78,18 @@ def test_a_changed_run_keeps_the_finished_training_until_it_passes_it(
     assert kept.read_bytes() == finished
     assert torch.load(tmp_path / LAST_CHECKPOINT, weights_only=True)["step"] == 3
 
+    assert "until this run finishes, then deleted" in text  # what the code below holds to
+
     resumed = fit(changed, x, y, checkpoint_dir=tmp_path, stop_after=5)
-    assert resumed.resumed_from == 3 and kept.exists()  # not passed yet
-    passed = fit(changed, x, y, checkpoint_dir=tmp_path, stop_after=6)
-    assert passed.resumed_from == 5 and not kept.exists()  # passed step 6: removed
+    assert resumed.resumed_from == 3 and kept.read_bytes() == finished
+    passed = fit(changed, x, y, checkpoint_dir=tmp_path, stop_after=8)  # past its step 6
+    assert passed.resumed_from == 5 and kept.read_bytes() == finished  # not finished yet
+    with pytest.raises(KeyboardInterrupt):  # killed (SIGTERM) on its last stretch
+        fit(changed, x, y, checkpoint_dir=tmp_path, callbacks=[Kill(at=9)])
+    assert kept.read_bytes() == finished
+    done = fit(changed, x, y, checkpoint_dir=tmp_path)
+    assert done.step == 10 and not kept.exists()  # its successor finished: removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LAST_CHECKPOINT]
 
 
 def test_under_dvc_exp_run_the_replacement_gives_no_advice(
@@ -82,18 +102,32 @@ def test_under_dvc_exp_run_the_replacement_gives_no_advice(
         fit(tiny(lr_g=1e-3), x, y, checkpoint_dir=tmp_path, stop_after=1)
     text = " ".join(caplog.text.split())
     assert "dvc exp run" not in text and "copy that file" not in text
-    assert "kept as" in text and "until this experiment passes that step" in text
+    assert "kept as" in text and "until this experiment finishes" in text
 
 
-def test_a_shorter_changed_run_drops_the_kept_checkpoint_when_it_finishes(
+def test_a_shorter_changed_run_drops_the_kept_checkpoint_only_when_it_finishes(
     images, tmp_path: Path
 ) -> None:
     x, y = images
     fit(tiny(), x, y, checkpoint_dir=tmp_path)
-    fit(tiny(lr_d=1e-3, max_steps=4), x, y, checkpoint_dir=tmp_path, stop_after=2)
-    assert (tmp_path / "replaced-6.pt").exists()
-    fit(tiny(lr_d=1e-3, max_steps=4), x, y, checkpoint_dir=tmp_path)
+    finished = (tmp_path / LAST_CHECKPOINT).read_bytes()
+    shorter = tiny(lr_d=1e-3, max_steps=4)
+    with pytest.raises(KeyboardInterrupt):  # killed at its step 3, before it finished
+        fit(shorter, x, y, checkpoint_dir=tmp_path, callbacks=[Kill(at=3)])
+    assert (tmp_path / "replaced-6.pt").read_bytes() == finished
+    fit(shorter, x, y, checkpoint_dir=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [LAST_CHECKPOINT]
+
+
+def test_two_replaced_trainings_at_the_same_step_are_both_kept(images, tmp_path: Path) -> None:
+    x, y = images
+    fit(tiny(), x, y, checkpoint_dir=tmp_path)  # A, finished at step 6
+    first = (tmp_path / LAST_CHECKPOINT).read_bytes()
+    fit(tiny(lr_g=1e-3, max_steps=10), x, y, checkpoint_dir=tmp_path, stop_after=6)  # B at 6
+    second = (tmp_path / LAST_CHECKPOINT).read_bytes()
+    fit(tiny(lr_d=1e-3), x, y, checkpoint_dir=tmp_path, stop_after=2)  # C sets B aside
+    assert (tmp_path / "replaced-6.pt").read_bytes() == first
+    assert (tmp_path / "replaced-6-2.pt").read_bytes() == second
 
 
 def test_resuming_the_same_run_sets_nothing_aside(images, tmp_path: Path) -> None:

@@ -1,6 +1,9 @@
 """Hooks the loop calls on rank 0: logging, progress, sample grids and health warnings.
 
-The loop knows nothing about MLflow or terminals; whoever runs it passes callbacks.
+The loop knows nothing about MLflow or terminals; whoever runs it passes callbacks. The two
+that write outs (`HistoryCSV`, `SampleGrid`) stage them beside their targets and swap them in
+when the run finishes: a failed, killed or full-disk run leaves the previous run's history
+and grids as they were.
 """
 
 from __future__ import annotations
@@ -8,11 +11,20 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ganforge.io import atomic_path
+from ganforge.io import (
+    atomic_path,
+    disk_full_names,
+    is_staging_of,
+    remove_stale_staging,
+    staging_folder,
+    swap_in,
+)
 from ganforge.plots import plot_points
 
 if TYPE_CHECKING:
@@ -84,61 +96,139 @@ def _fmt(value: Any) -> Any:
 
 
 class HistoryCSV(Callback):
-    """Rewrites `path` with the whole history (restored rows included) at each log step."""
+    """The whole history (restored rows included) as CSV at `path`, staged until the run ends.
 
-    def __init__(self, path: str | Path) -> None:
+    Rewritten at each log step to a staged copy beside `path` (`.<name>.<random>.staged/`),
+    which replaces `path` when the run finishes; a failed or killed run leaves `path` as it
+    was. A resumed run writes its rows again from the checkpoint's history, so the staged copy
+    of a killed session is not needed and is removed as stale. With `defer_commit`, the
+    finished run's file waits for `commit()` (say, until the model it describes is saved).
+    """
+
+    def __init__(self, path: str | Path, defer_commit: bool = False) -> None:
         self.path = Path(path)
+        self.defer_commit = defer_commit
+        self.staged: Path | None = None  # the file rows go to during the run
+        self._written: list[dict[str, Any]] | None = None
+
+    def on_fit_start(self, trainer: GANTrainer) -> None:
+        remove_stale_staging(self.path)
+        self.staged = staging_folder(self.path) / self.path.name
+        # Now, not only at the end: a run resumed at its last step logs no row, and the one
+        # write at the end should find nothing left to write (see on_fit_end).
+        self._write(trainer.history)
 
     def on_log(self, trainer: GANTrainer, row: dict[str, float]) -> None:
-        write_history_csv(self.path, trainer.history)
+        self._write(trainer.history)
 
     def on_fit_end(self, trainer: GANTrainer, result: TrainResult) -> None:
-        write_history_csv(self.path, trainer.history)
+        if self._written != trainer.history:  # a row changed after it was logged
+            self._write(trainer.history)
+        if not self.defer_commit:
+            self.commit()
+
+    def commit(self) -> None:
+        """Move the finished run's history into `path` (a rename; no-op when none is staged)."""
+        if self.staged is None or not self.staged.is_file():
+            return
+        with disk_full_names(self.path):  # a rename; only a directory that must grow needs space
+            os.replace(self.staged, self.path)
+        shutil.rmtree(self.staged.parent, ignore_errors=True)
+        self.staged = None
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        if self.staged is None:  # used without on_fit_start: stage now
+            self.staged = staging_folder(self.path) / self.path.name
+        with disk_full_names(self.path):
+            write_history_csv(self.staged, rows)
+        self._written = [dict(r) for r in rows]
 
 
 class SampleGrid(Callback):
     """A grid of G's samples for the fixed z, one PNG per epoch: `<dir>/epoch_XXXX.png`.
 
-    The folder outlives a killed run (a persisted DVC out), so a resumed run keeps the grids
-    of the epochs before the kill; a run that starts afresh first removes the old ones. At the
-    end of the run only a few grids stay (`keep_epochs`: the first, `middle` evenly spaced,
-    the best validation score's and the last), so that the plots page shows how training went
-    in a handful of panels rather than one per epoch.
+    The grids are drawn into a staging folder beside `<dir>` (`.<name>.<random>.staged/`)
+    that replaces `<dir>` when the run finishes, so a failed, killed or full-disk run leaves
+    the previous run's grids in place. The staging folder's name is saved in the checkpoint
+    (`state_key`): a resumed run draws on into it and keeps the grids of the epochs before
+    the kill; a fresh run removes stale ones and starts an empty folder. At the end of the run
+    only a few grids stay (`keep_epochs`: the first, `middle` evenly spaced, the best
+    validation score's and the last), so that the plots page shows how training went in a
+    handful of panels rather than one per epoch. Files in `<dir>` that are not grids are kept.
+    With `defer_commit`, the finished run's folder waits for `commit()`.
     """
 
-    def __init__(self, directory: str | Path, nrow: int | None = None, middle: int = 3) -> None:
+    state_key = "sample_grid"
+
+    def __init__(
+        self,
+        directory: str | Path,
+        nrow: int | None = None,
+        middle: int = 3,
+        defer_commit: bool = False,
+    ) -> None:
         self.directory = Path(directory)
         self.nrow = nrow
         self.middle = middle
-        self.paths: list[Path] = []
+        self.defer_commit = defer_commit
+        self.paths: list[Path] = []  # the grids drawn, where they are now
+        self.staging: Path | None = None
+        self._resume_in: Path | None = None  # the staging folder a checkpoint names
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"staging": self.staging.name} if self.staging is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        name = state.get("staging")
+        if isinstance(name, str) and is_staging_of(self.directory, name):
+            self._resume_in = self.directory.parent / name
+        else:
+            self._resume_in = None
 
     def on_fit_start(self, trainer: GANTrainer) -> None:
-        if trainer.resumed_from is None:
-            for stale in self.directory.glob("epoch_*.png"):
-                stale.unlink()
+        resumed = trainer.resumed_from is not None
+        keep = self._resume_in if resumed else None
+        if keep is not None and not (keep.is_dir() and not keep.is_symlink()):
+            keep = None
+        remove_stale_staging(self.directory, keep=keep)
+        self.paths = []
+        if keep is not None:
+            self.staging = keep
+            return
+        self.staging = staging_folder(self.directory)
+        if resumed and self.directory.is_dir():
+            # Its earlier sessions finished and were swapped in (a run trained on): their grids
+            # are the ones in place. Hard links need no space; another file system gets copies.
+            for grid in self.directory.glob("epoch_*.png"):
+                with disk_full_names(grid):
+                    _link_or_copy(grid, self.staging / grid.name)
 
     def on_epoch_end(self, trainer: GANTrainer, epoch: int) -> None:
         from torchvision.utils import save_image
 
         samples = trainer.fixed_samples()
-        path = self.directory / f"epoch_{epoch:04d}.png"
-        if samples.dim() == 4:
-            nrow = self.nrow or max(1, int(math.sqrt(samples.shape[0])))
-            with atomic_path(path) as tmp:
-                save_image(
-                    samples, tmp, nrow=nrow, normalize=True, value_range=(-1, 1), format="png"
-                )
-        elif samples.dim() == 2 and samples.shape[1] in (1, 2):
-            plot_points(samples, path, f"epoch {epoch}")
-        else:
-            return
+        name = f"epoch_{epoch:04d}.png"
+        if self.staging is None:  # used without on_fit_start: stage now
+            self.staging = staging_folder(self.directory)
+        path = self.staging / name
+        with disk_full_names(self.directory / name):
+            if samples.dim() == 4:
+                nrow = self.nrow or max(1, int(math.sqrt(samples.shape[0])))
+                with atomic_path(path) as tmp:
+                    save_image(
+                        samples, tmp, nrow=nrow, normalize=True, value_range=(-1, 1), format="png"
+                    )
+            elif samples.dim() == 2 and samples.shape[1] in (1, 2):
+                plot_points(samples, path, f"epoch {epoch}")
+            else:
+                return
         self.paths.append(path)
 
     def on_fit_end(self, trainer: GANTrainer, result: TrainResult) -> None:
-        grids = {_epoch_of(p): p for p in self.directory.glob("epoch_*.png")}
-        grids.pop(None, None)
-        if not grids:
+        if self.staging is None:
             return
+        grids = {_epoch_of(p): p for p in self.staging.glob("epoch_*.png")}
+        grids.pop(None, None)
         best = None
         step = best_logged_step(result.history)
         if step is not None and result.step > 0 and result.epoch > 0:
@@ -148,6 +238,24 @@ class SampleGrid(Callback):
             if epoch not in keep:
                 path.unlink(missing_ok=True)
         self.paths = [p for p in self.paths if p.exists()]
+        if not self.defer_commit:
+            self.commit()
+
+    def commit(self) -> None:
+        """Swap the finished run's grids in for `<dir>` (renames; no-op when none is staged)."""
+        if self.staging is None or not self.staging.is_dir():
+            return
+        with disk_full_names(self.directory):
+            swap_in(self.staging, self.directory, own="epoch_*.png")
+        self.paths = [self.directory / p.name for p in self.paths]
+        self.staging = None
+
+
+def _link_or_copy(source: Path, dest: Path) -> None:
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
 
 
 def _epoch_of(path: Path) -> int | None:
