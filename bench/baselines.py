@@ -8,7 +8,7 @@ through the very code the stages run:
 
 - `evaluate_images` with the evaluate section of params.yaml: FID against the test split on the
   same feature net (`evaluate.backend`), precision / recall, classes, copies, the same seed;
-- the train stage's validation measure (`ValidationFID`, driven by a `QualityMonitor`):
+- the train stage's validation measure (the `QualityMonitor` that `monitor_for` builds):
   `train.fid_samples` samples for the monitor's fixed z against the validation split, i.e. the
   line a training curve (plots/train_history.csv, fid_val) is to be compared with.
 
@@ -114,21 +114,27 @@ def gmm_spec(generator: GMMGenerator) -> Any:
 def validation_fid(
     generator: GMMGenerator,
     spec: Any,
+    meta: dict[str, Any],
     classifier: Any,
     val_images: torch.Tensor,
     fid_samples: int,
     seed: int,
     device: torch.device | str = "cpu",
 ) -> float:
-    """The train stage's validation FID of `generator`: its `ValidationFID` (max_real and
-    samples `train.fid_samples`, subset seed `seed`) and its monitor's fixed z (seed + 2)."""
-    from ganforge.metrics import ClassifierFeatureNet
-    from ganforge.training import QualityMonitor, ValidationFID
+    """The train stage's validation FID of `generator`: the monitor `monitor_for` builds for
+    the stage (`train.fid_samples` samples and reals, seed `seed`), scored once."""
+    from ganforge.training.quality import monitor_for
 
-    measure = ValidationFID(
-        ClassifierFeatureNet(classifier), val_images, fid_samples, seed, 500, device
+    monitor = monitor_for(
+        meta,
+        classifier,
+        val_images,
+        every=1,
+        num_samples=fid_samples,
+        keep="last",
+        seed=seed,
+        device=device,
     )
-    monitor = QualityMonitor(measure, 1, fid_samples, "last", seed=seed + 2)
     trainer = SimpleNamespace(
         spec=spec, ema=None, g_core=generator.to(device), device=device, step=0
     )
@@ -152,8 +158,8 @@ def gmm_baselines(
     from ganforge.data import load_meta, load_split
     from ganforge.device import resolve_device
     from ganforge.metrics import build_feature_net, evaluate_images
-    from pipeline.common import CLASSIFIER_PATH, PREPARED_DIR
     from pipeline.params import load_params
+    from pipeline.paths import CLASSIFIER_PATH, PREPARED_DIR
 
     params = load_params()
     cfg = params.evaluate
@@ -194,7 +200,7 @@ def gmm_baselines(
         }
         if classifier is not None:
             row["fid_val"] = validation_fid(
-                generator, spec, classifier, pair["val"][0], fid_samples, params.seed, device
+                generator, spec, meta, classifier, pair["val"][0], fid_samples, params.seed, device
             )
             row["fid_val_samples"] = fid_samples
         else:

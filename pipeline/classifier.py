@@ -9,6 +9,7 @@ classifier: the stage then writes a file that says why and a note in the metrics
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from ganforge.classifier import (
     ROTATIONS,
@@ -20,48 +21,13 @@ from ganforge.classifier import (
 )
 from ganforge.data import DataError, load_meta, load_split
 from ganforge.device import resolve_device
-from pipeline.common import (
-    CLASSIFIER_PATH,
-    PREPARED_DIR,
-    StageError,
-    require_upstream,
-    setup_logging,
-    write_metrics,
-)
+from pipeline.console import EpochLine
 from pipeline.params import load_params
-
-# (name in the library's epoch row, shown as, format): a percentage or three decimals.
-EPOCH_FIELDS = (
-    ("loss", "loss", "{:.3f}"),
-    ("train_accuracy", "train accuracy", "{:.1%}"),
-    ("val_accuracy", "val accuracy", "{:.1%}"),
-    ("val_loss", "val loss", "{:.3f}"),
-)
+from pipeline.paths import CLASSIFIER_PATH, PREPARED_DIR
+from pipeline.stage import StageError, require_upstream, setup_logging, stage_main, write_metrics
 
 
-class EpochLine(logging.Filter):
-    """The library's per-epoch record (`classifier epoch N: {dict}`) as one readable line."""
-
-    def __init__(self, epochs: int) -> None:
-        super().__init__()
-        self.epochs = epochs
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if record.msg == "classifier epoch %d: %s" and isinstance(args, tuple) and len(args) == 2:
-            epoch, row = args
-            if isinstance(row, dict):
-                shown = [
-                    f"{name} {fmt.format(row[key])}".replace("%", " %")
-                    for key, name, fmt in EPOCH_FIELDS
-                    if isinstance(row.get(key), int | float)
-                ]
-                width = len(str(self.epochs))
-                record.msg = f"classifier epoch {epoch:{width}d}/{self.epochs}: " + ", ".join(shown)
-                record.args = ()
-        return True
-
-
+@stage_main("classifier")
 def main() -> None:
     log = setup_logging()
     params = load_params()
@@ -74,7 +40,6 @@ def main() -> None:
         )
     except DataError as err:
         raise StageError(f"classifier: {err}") from None
-    num_classes = int(meta.get("num_classes") or 0)
     if train.kind != "images":
         reason = (
             f"{meta.get('dataset')} holds points, not images: its evaluation needs no classifier"
@@ -87,17 +52,8 @@ def main() -> None:
         device = resolve_device(cfg.device)
     except ValueError as err:
         raise StageError(f"classifier.device: {err}") from None
-    labelled = num_classes >= 2 and not bool((train.labels < 0).any())
-    task = "classes" if labelled else "rotation"
-    if not labelled:  # each image in four rotations, labelled by its rotation
-        log.info("classifier: %s has no class labels: trained on rotations", meta.get("dataset"))
-        (train_x, train_y), (val_x, val_y), (test_x, test_y) = (
-            rotation_task(split.data) for split in (train, val, test)
-        )
-        num_classes = ROTATIONS
-    else:
-        (train_x, train_y), (val_x, val_y) = (train.data, train.labels), (val.data, val.labels)
-        test_x, test_y = test.data, test.labels
+    task, num_classes, splits = _task(meta, train, val, test)
+    (train_x, train_y), (val_x, val_y), (test_x, test_y) = splits
     epoch_lines = EpochLine(cfg.epochs)
     logging.getLogger("ganforge.classifier").addFilter(epoch_lines)
     try:
@@ -126,6 +82,24 @@ def main() -> None:
         "num_classes": num_classes,
         "test_samples": len(test),
     }
+    _record(result, metrics, meta, params)
+
+
+def _task(meta: dict[str, Any], *splits: Any) -> tuple[str, int, list[tuple[Any, Any]]]:
+    """(task, number of classes, (images, targets) of each split): the data's classes when
+    every image has one, else the rotation of each image in four rotations."""
+    num_classes = int(meta.get("num_classes") or 0)
+    if num_classes >= 2 and not bool((splits[0].labels < 0).any()):
+        return "classes", num_classes, [(split.data, split.labels) for split in splits]
+    logging.getLogger("ganforge").info(
+        "classifier: %s has no class labels: trained on rotations", meta.get("dataset")
+    )
+    return "rotation", ROTATIONS, [rotation_task(split.data) for split in splits]
+
+
+def _record(result: Any, metrics: dict[str, Any], meta: dict[str, Any], params: Any) -> None:
+    """models/classifier.pt with what it was trained on and its scores; the metrics files."""
+    cfg = params.classifier
     extra = {
         "config": cfg.model_dump(mode="json"),
         "seed": params.seed,
@@ -138,7 +112,7 @@ def main() -> None:
     write_metrics("classifier", metrics, ("test_accuracy",))
     logging.getLogger("ganforge").info(
         "classifier: test accuracy %.4f (val %.4f, best epoch %d of %d, %.1f s)",
-        test_acc,
+        metrics["test_accuracy"],
         result.val_accuracy if result.val_accuracy is not None else float("nan"),
         result.best_epoch,
         cfg.epochs,

@@ -13,10 +13,12 @@ from rich.progress import (
 
 from ganforge.data import DataError, prepare_dataset
 from ganforge.io import write_json
-from pipeline.common import METRICS_DIR, PREPARED_DIR, StageError, setup_logging
 from pipeline.params import load_params
+from pipeline.paths import METRICS_DIR, PREPARED_DIR
+from pipeline.stage import StageError, setup_logging, stage_main
 
 
+@stage_main("prepare")
 def main() -> None:
     setup_logging()
     params = load_params()

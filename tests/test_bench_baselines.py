@@ -100,8 +100,8 @@ def test_baselines_score_with_the_stages_evaluators(workspace: Path, one_thread:
     meta = load_meta(Path("data/prepared"))
     labels = load_split(Path("data/prepared"), "train").labels
     config = baselines.train_config(params, meta)
-    monitor, why = train._quality_monitor(params, config, meta, labels, "cpu")
-    assert monitor is not None, why
+    monitor = train._quality_monitor(params, config, meta, labels, "cpu")
+    assert monitor is not None
     images = load_split(Path("data/prepared"), "train", mmap=False).data
     gen = baselines.fit_gmm(images, 4, pca_dim=8, seed=params.seed)
     spec = baselines.gmm_spec(gen)

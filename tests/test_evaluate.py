@@ -186,7 +186,7 @@ def test_evaluate_stage_stops_with_clear_messages(
     tmp_path, monkeypatch, blank_db, prepared_digits_16
 ) -> None:
     from pipeline import evaluate as stage
-    from pipeline.common import StageError
+    from pipeline.stage import StageError
 
     _stage_dir(tmp_path, monkeypatch, blank_db, prepared_digits_16, SMALL)
     spec = GeneratorSpec(arch="dcgan", nz=8, sample_shape=(1, 16, 16), ngf=8, ndf=8)

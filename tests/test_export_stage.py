@@ -128,7 +128,7 @@ def test_export_stage_skips_registering_without_a_model_name(stage_dir: Path) ->
 
 def test_export_stage_needs_the_generator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pipeline import export as stage
-    from pipeline.common import StageError
+    from pipeline.stage import StageError
 
     monkeypatch.chdir(tmp_path)
     Path("params.yaml").write_text("export:\n  opset: 18\n")

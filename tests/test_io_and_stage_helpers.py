@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from ganforge.io import atomic_path, write_json
-from pipeline import common
+from pipeline.paths import GENERATOR_PATH, PREPARED_DIR
+from pipeline.stage import StageError, require_upstream
+from pipeline.tracking import tracking_uri
 
 
 def test_atomic_path_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
@@ -25,12 +27,10 @@ def test_missing_upstream_names_the_stage_to_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(
-        common.StageError, match=r"models/generator.pt is missing: run `dvc repro train`"
-    ):
-        common.require_upstream(common.GENERATOR_PATH)
-    with pytest.raises(common.StageError, match="dvc repro prepare"):
-        common.require_upstream(common.PREPARED_DIR / "train.pt")
+    with pytest.raises(StageError, match=r"models/generator.pt is missing: run `dvc repro train`"):
+        require_upstream(GENERATOR_PATH)
+    with pytest.raises(StageError, match="dvc repro prepare"):
+        require_upstream(PREPARED_DIR / "train.pt")
 
 
 def test_queued_experiments_track_into_the_repository_database(
@@ -40,9 +40,9 @@ def test_queued_experiments_track_into_the_repository_database(
     workspace.mkdir(parents=True)
     monkeypatch.chdir(workspace)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert common.tracking_uri() == f"sqlite:///{(tmp_path / 'repo').resolve()}/mlflow.db"
+    assert tracking_uri() == f"sqlite:///{(tmp_path / 'repo').resolve()}/mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
-    assert common.tracking_uri() == "http://mlflow.example:5000"
+    assert tracking_uri() == "http://mlflow.example:5000"
 
 
 def test_atomic_outs_are_readable_like_ordinary_files(tmp_path: Path) -> None:

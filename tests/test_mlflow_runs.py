@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,11 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.common import (
+from pipeline.paths import OPEN_RUN_FILE, RUN_FILE
+from pipeline.stage import StageError
+from pipeline.tracking import (
     EXPERIMENT_KIND,
-    OPEN_RUN_FILE,
-    RUN_FILE,
-    StageError,
     check_tracking_server,
     default_run_name,
     mlflow_run,
@@ -109,7 +110,7 @@ def test_unreachable_server_stops_a_stage_in_seconds_with_one_line(tmp_path) -> 
 STARTER = """
 import sys, time
 from pathlib import Path
-from pipeline.common import mlflow_run
+from pipeline.tracking import mlflow_run
 go = Path(sys.argv[1])
 while not go.exists():
     time.sleep(0.01)
@@ -160,15 +161,23 @@ def train_dir(tmp_path: Path, prepared_digits_16: Path) -> Path:
     return tmp_path
 
 
+def _rows_logged(work: Path) -> int:
+    """Rows in the history a running train stages (`.train_history.csv.*.staged/`)."""
+    staged = list((work / "plots").glob(".train_history.csv.*.staged/train_history.csv"))
+    with contextlib.suppress(OSError):
+        return max((len(p.read_text().splitlines()) - 1 for p in staged), default=0)
+    return 0
+
+
 def _start_train(work: Path, uri: str) -> subprocess.Popen[str]:
-    (work / "plots/train_history.csv").unlink(missing_ok=True)  # left by an earlier start
+    for stale in (work / "plots").glob(".train_history.csv.*.staged"):  # an earlier start's
+        shutil.rmtree(stale)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline.train"], cwd=work, env=_env(uri),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    history = work / "plots/train_history.csv"
     deadline = time.monotonic() + 180
-    while not (history.exists() and len(history.read_text().splitlines()) > 2):
+    while _rows_logged(work) < 2:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         assert time.monotonic() < deadline, "training did not start"
         time.sleep(0.2)
@@ -184,7 +193,8 @@ def test_killed_training_leaves_no_run_running(train_dir: Path) -> None:
     # SIGTERM (`kill`, a CI timeout): the run is closed as KILLED on the way out.
     proc = _start_train(train_dir, uri)
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=60)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    assert proc.stderr is not None and "train: stopped by SIGTERM" in proc.stderr.read()
     (terminated,) = client.search_runs([client.get_experiment_by_name("killed").experiment_id])
     assert terminated.info.status == "KILLED"
 

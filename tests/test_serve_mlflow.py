@@ -21,7 +21,7 @@ def test_mlflow_models_serve_answers_invocations(tmp_path, monkeypatch):
     import mlflow
 
     from ganforge.models import GeneratorSpec
-    from pipeline.export import log_onnx_model
+    from pipeline.onnx_model import log_onnx_model
 
     spec = GeneratorSpec(arch="dcgan", nz=8, sample_shape=(1, 16, 16), ngf=8, ndf=8, num_classes=3)
     path = export_models(tmp_path, {"g": spec})["g"]
@@ -65,7 +65,7 @@ def _serve_logged(path: Path, tmp_path: Path, name: str) -> tuple[object, str]:
     """Log `path` as the export stage does, then `mlflow models serve` it on loopback."""
     import mlflow
 
-    from pipeline.export import log_onnx_model
+    from pipeline.onnx_model import log_onnx_model
 
     gen = Generator.load(path, "cpu")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

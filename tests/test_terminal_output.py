@@ -17,7 +17,7 @@ ROW = {"step": 1234, "loss_d": 1.23456, "loss_g": 0.98765, "d_real": 0.61, "d_fa
 
 def _bar_text(width: int, total: int, step: int) -> str:
     """The train bar as a `width`-column terminal shows it, `step` steps done in 60 s."""
-    from pipeline.train import ProgressBar, progress_columns
+    from pipeline.train_callbacks import ProgressBar, progress_columns
 
     console = Console(width=width, file=io.StringIO(), force_terminal=False, record=True)
     clock = [0.0]
@@ -51,7 +51,7 @@ def test_train_bar_at_120_columns_shows_more() -> None:
 
 
 def test_classifier_epoch_is_one_formatted_line() -> None:
-    from pipeline.classifier import EpochLine
+    from pipeline.console import EpochLine
 
     record = logging.LogRecord(
         "ganforge.classifier", logging.INFO, __file__, 1, "classifier epoch %d: %s",
@@ -66,7 +66,7 @@ def test_classifier_epoch_is_one_formatted_line() -> None:
 
 
 def test_evaluate_summary_is_one_line_at_80_columns() -> None:
-    from pipeline.evaluate import summary
+    from pipeline.console import summary
 
     metrics = {"fid": 0.5412, "fid_floor": 0.161, "fid_over_floor": 3.36, "precision": 0.8412,
                "recall": 0.88, "kid_mean": 0.00123, "is_mean": 9.1234, "classes_covered": 10,

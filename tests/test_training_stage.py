@@ -12,7 +12,7 @@ import yaml
 
 from ganforge.config import TrainConfig
 from ganforge.models import load_generator
-from pipeline.common import StageError
+from pipeline.stage import StageError
 
 REPO = Path(__file__).resolve().parents[1]
 

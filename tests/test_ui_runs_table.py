@@ -61,7 +61,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_changed_params_lists_what_differs() -> None:
     from types import SimpleNamespace
 
-    from pipeline.common import changed_params
+    from pipeline.runs_table import changed_params
 
     def run(**params):
         return SimpleNamespace(data=SimpleNamespace(params=params))

@@ -11,6 +11,9 @@ eval mode), scores them with a `SelectionMeasure` and remembers the weights of t
   the FID of raw 2-D points cannot see a generator that smears its mass between the modes;
 - 1-D Gaussian: Jensen-Shannon divergence to the known N(mean, std²) (`GaussianJSD`).
 
+`monitor_for` makes that choice from what `prepare` recorded about the data (its meta);
+`keep_best` puts the best snapshot into a finished run's modules.
+
 From the same samples it keeps a class (or mode) histogram of the samples that look like data
 (inside the validation features' k-NN manifold; within 3σ of a mode) and warns when some classes
 get less than a quarter of their share of the data, i.e. partial mode collapse. An untrained
@@ -27,20 +30,21 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ganforge.data.scaling import to_uint8
-from ganforge.metrics.features import FeatureNet, extract_features
+from ganforge.metrics.features import ClassifierFeatureNet, FeatureNet, extract_features
 from ganforge.metrics.fid import frechet_distance, min_fid_samples
 from ganforge.metrics.precision_recall import inside_manifold, knn_radii
 from ganforge.metrics.toy import jensen_shannon_1d, mode_histogram
 from ganforge.training.callbacks import Callback
 
 if TYPE_CHECKING:
-    from ganforge.training.trainer import GANTrainer
+    from ganforge.classifier import DomainClassifier
+    from ganforge.training.trainer import GANTrainer, TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -318,6 +322,93 @@ class QualityMonitor(Callback):
         self.warnings = list(state.get("warnings", []))
         self._starved_run = int(state.get("starved_run", 0))
         self._last_scored = int(state.get("last_scored", 0))
+
+
+def needs_feature_net(meta: Mapping[str, Any]) -> bool:
+    """Whether the validation measure of data described by `meta` (a prepared store's meta) is
+    a FID, for which `monitor_for` needs a domain classifier and the validation images: images
+    do; the 1-D Gaussian and the mixtures of Gaussians have measures of their own."""
+    return meta.get("dataset") != "gaussian_1d" and not (meta.get("modes") and meta.get("mode_std"))
+
+
+def monitor_for(
+    meta: Mapping[str, Any],
+    classifier: DomainClassifier | None,
+    val_images: torch.Tensor | None,
+    *,
+    every: int,
+    num_samples: int,
+    keep: str = "best",
+    seed: int = 0,
+    labels: torch.Tensor | None = None,
+    device: torch.device | str = "cpu",
+) -> QualityMonitor:
+    """The validation monitor for data described by `meta` (a prepared store's meta).
+
+    The measure follows from the data: JSD to the known N(mean, std²) for the 1-D Gaussian,
+    `ModeQuality` for a ring or grid of Gaussians (uniform prior over the modes), else the FID
+    of `classifier`'s features (a `DomainClassifier`) against `val_images` (both needed then,
+    see `needs_feature_net`), whose class prior for the collapse alarm comes from `labels`
+    (the training labels) when given. `seed` picks the fixed validation subset (at most
+    `num_samples` images); the monitor's latent codes come from `seed + 2`.
+    """
+    prior = None
+    if meta.get("dataset") == "gaussian_1d":
+        measure: SelectionMeasure = GaussianJSD(meta["mean"], meta["std"])
+    elif not needs_feature_net(meta):
+        measure = ModeQuality(meta["modes"], float(meta["mode_std"]))
+        prior = torch.ones(len(meta["modes"]))
+    elif classifier is None or val_images is None:
+        raise ValueError(
+            "a validation FID needs the domain classifier and the validation images: "
+            "train the classifier first, or turn the validation score off"
+        )
+    else:
+        net = ClassifierFeatureNet(classifier)
+        measure = ValidationFID(net, val_images, num_samples, seed, 500, device)
+        if labels is not None:
+            prior = torch.bincount(labels, minlength=net.num_classes)
+    return QualityMonitor(
+        measure,
+        every,
+        num_samples,
+        keep,
+        prior,
+        seed=seed + 2,
+        class_names=meta.get("classes") or (),
+    )
+
+
+def keep_best(result: TrainResult, monitor: QualityMonitor | None) -> dict[str, Any]:
+    """Load the best snapshot into the result's modules when the monitor keeps the best.
+
+    Returns what a run records about the choice: which generator was kept, its step, the best
+    validation score and its step, and what one evaluation cost.
+    """
+    info: dict[str, Any] = {"kept": "last", "kept_step": result.step}
+    if monitor is None:
+        info["quality_measure"] = None
+        return info
+    column = monitor.measure.column
+    seconds = monitor.mean_seconds()
+    info.update(
+        {
+            "quality_measure": column,
+            "best_step": monitor.best_step,
+            f"best_{column}": monitor.best_value,
+            f"last_{column}": monitor.curve[-1][1] if monitor.curve else None,
+            "quality_evaluations": len(monitor.curve),
+            "quality_seconds_per_evaluation": round(seconds, 3) if seconds is not None else None,
+        }
+    )
+    best = monitor.best_weights()
+    if monitor.keep == "best" and best is not None:
+        result.generator.load_state_dict(best["generator"])
+        if result.ema is not None and best["generator_ema"] is not None:
+            result.ema.load_state_dict(best["generator_ema"])
+        result.discriminator.load_state_dict(best["discriminator"])
+        info.update(kept="best", kept_step=monitor.best_step)
+    return info
 
 
 def _snapshot(trainer: GANTrainer) -> dict[str, Any]:
