@@ -16,6 +16,7 @@ REPORTS_DIR = Path("reports")  # every figure of a stage; metrics/ keeps the hea
 PLOTS_DIR = Path("plots")
 SAMPLES_DIR = PLOTS_DIR / "samples"
 HISTORY_CSV = PLOTS_DIR / "train_history.csv"
+LECTURES_DIR = PLOTS_DIR / "lectures"  # the lectures' pictures of this run (docs/lectures.md)
 EVAL_SAMPLES_PNG = PLOTS_DIR / "eval_samples.png"
 HISTOGRAM_CSV = PLOTS_DIR / "class_histogram.csv"
 FP16_ONNX_PATH = Path("models/generator_fp16.onnx")
@@ -39,7 +40,7 @@ STAGE_OUTS = {
     "prepare": (PREPARED_DIR, METRICS_DIR / "prepare.json"),
     "classifier": (CLASSIFIER_PATH, METRICS_DIR / "classifier.json",
                    REPORTS_DIR / "classifier.json"),
-    "train": (GENERATOR_PATH, CHECKPOINT_DIR, SAMPLES_DIR, HISTORY_CSV, RUN_FILE,
+    "train": (GENERATOR_PATH, CHECKPOINT_DIR, SAMPLES_DIR, HISTORY_CSV, LECTURES_DIR, RUN_FILE,
               METRICS_DIR / "train.json", REPORTS_DIR / "train.json"),
     "evaluate": (METRICS_DIR / "eval.json", REPORTS_DIR / "eval.json", EVAL_SAMPLES_PNG,
                  HISTOGRAM_CSV),

@@ -18,6 +18,7 @@ from rich.progress import Progress
 from ganforge.classifier import NoClassifierError, load_classifier
 from ganforge.data import DataError, load_meta, load_split
 from ganforge.device import resolve_device
+from ganforge.lectures import LectureSnapshots
 from ganforge.recipe import DataFacts
 from ganforge.training import (
     Callback,
@@ -34,8 +35,8 @@ from ganforge.training import (
     make_spec,
 )
 from ganforge.training.quality import monitor_for, needs_feature_net
+from pipeline import paths
 from pipeline.params import load_params
-from pipeline.paths import CHECKPOINT_DIR, CLASSIFIER_PATH, HISTORY_CSV, PREPARED_DIR, SAMPLES_DIR
 from pipeline.stage import StageError, require_upstream, setup_logging, stage_main
 from pipeline.tracking import mlflow_run
 from pipeline.train_callbacks import MlflowLogger, ProgressBar, progress_columns
@@ -64,7 +65,7 @@ def main() -> None:
         finally:
             cleanup_distributed()
         return
-    SAMPLES_DIR.mkdir(parents=True, exist_ok=True)  # a DVC out even before the first grid
+    paths.SAMPLES_DIR.mkdir(parents=True, exist_ok=True)  # a DVC out even before the first grid
     name = run_name(params, config, meta, spec.arch)
     with mlflow_run("train", params.mlflow.experiment, name) as run:
         log_inputs(params, recipe, meta)
@@ -77,12 +78,12 @@ def main() -> None:
 
 def _inputs(params: Any) -> tuple[Any, dict[str, Any], Any, Any, Any]:
     """(recipe, meta, training data, labels or None, generator spec) from data/prepared."""
-    require_upstream(PREPARED_DIR)
+    require_upstream(paths.PREPARED_DIR)
     try:
-        meta = load_meta(PREPARED_DIR)
+        meta = load_meta(paths.PREPARED_DIR)
         recipe = params.train.resolve(DataFacts.from_meta(meta))
         logging.getLogger("ganforge").info("train: %s", recipe.summary())
-        train = load_split(PREPARED_DIR, "train")
+        train = load_split(paths.PREPARED_DIR, "train")
         labels = train.labels if len(train) and int(train.labels.min()) >= 0 else None
         classes = meta.get("classes") or ()
         spec = make_spec(
@@ -103,12 +104,12 @@ def _quality_monitor(
     classifier = val = None
     try:
         if needs_feature_net(meta):
-            if not CLASSIFIER_PATH.exists():
+            if not paths.CLASSIFIER_PATH.exists():
                 return _no_monitor(
-                    f"{CLASSIFIER_PATH} is missing (run `dvc repro classifier` first)"
+                    f"{paths.CLASSIFIER_PATH} is missing (run `dvc repro classifier` first)"
                 )
-            classifier, _ = load_classifier(CLASSIFIER_PATH)
-            val = load_split(PREPARED_DIR, "val").data
+            classifier, _ = load_classifier(paths.CLASSIFIER_PATH)
+            val = load_split(paths.PREPARED_DIR, "val").data
         return monitor_for(
             meta, classifier, val, every=config.fid_every, num_samples=config.fid_samples,
             keep=config.keep, seed=params.seed, labels=labels, device=device,
@@ -129,24 +130,31 @@ def _no_monitor(why: str) -> QualityMonitor | None:
 def _fit(
     params: Any, config: Any, data: Any, labels: Any, spec: Any, meta: dict[str, Any],
     monitor: QualityMonitor | None, dist: DistContext,
-) -> tuple[TrainResult, list[str], tuple[HistoryCSV, SampleGrid]]:  # fmt: skip
+) -> tuple[TrainResult, list[str], tuple[HistoryCSV, SampleGrid, LectureSnapshots]]:  # fmt: skip
     """`fit` with the stage's callbacks: its result, the health monitor's warnings, and the
-    history and grids it staged (to commit once the model is saved)."""
-    grids = SampleGrid(SAMPLES_DIR, defer_commit=True)
-    history, health = HistoryCSV(HISTORY_CSV, defer_commit=True), HealthMonitor()
+    history, grids and lecture pictures it staged (to commit once the model is saved)."""
+    grids = SampleGrid(paths.SAMPLES_DIR, defer_commit=True)
+    history, health = HistoryCSV(paths.HISTORY_CSV, defer_commit=True), HealthMonitor()
+    val = load_split(paths.PREPARED_DIR, "val")  # V(D, G) on held-out data, not a train batch
+    lectures = LectureSnapshots(
+        paths.LECTURES_DIR, meta, held_out=val.data, held_out_labels=val.labels,
+        seed=params.seed + 4, defer_commit=True,
+    )  # fmt: skip
     with Progress(*progress_columns(), disable=not dist.is_main) as progress:
-        # The monitor first: it adds its score to the row the CSV and MLflow loggers write.
+        # The monitor and the lectures first: they add their measures to the row the CSV and
+        # MLflow loggers write.
         callbacks: list[Callback] = [monitor] if monitor is not None else []
-        callbacks += [grids, history, health, ProgressBar(progress)]
+        callbacks += [lectures, grids, history, health, ProgressBar(progress)]
         callbacks += [MlflowLogger(grids)] if dist.is_main else []
         try:
             result = fit(
-                config, data, labels, spec=spec, seed=params.seed, checkpoint_dir=CHECKPOINT_DIR,
-                callbacks=callbacks, dataset_hash=meta.get("content_hash"), dist=dist,
+                config, data, labels, spec=spec, seed=params.seed,
+                checkpoint_dir=paths.CHECKPOINT_DIR, callbacks=callbacks,
+                dataset_hash=meta.get("content_hash"), dist=dist,
             )  # fmt: skip
         except (NonFiniteLossError, ValueError) as err:
             raise StageError(f"train: {err}") from None
-    return result, health.warnings, (history, grids)
+    return result, health.warnings, (history, grids, lectures)
 
 
 if __name__ == "__main__":

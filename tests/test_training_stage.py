@@ -68,8 +68,15 @@ def test_train_stage_writes_its_outs(workspace: Path) -> None:
         "images_per_s",
         "diversity",
         "fid_val",  # dvc.yaml's fid_curve reads it; empty: no classifier, no validation FID
+        "value_v",  # the lectures' V(D, G) on held-out data; its optimum is not defined on images
     }
     assert all(r["fid_val"] == "" for r in rows)
+    assert all(float(r["value_v"]) < 0 for r in rows)  # V = E log D(x) + E log(1 − D(G(z)))
+    lectures = workspace / "plots/lectures"
+    with (lectures / "value.csv").open() as f:  # no −log 4 + 2·JSD on images: header only
+        assert len(list(csv.DictReader(f))) == 0
+    assert (lectures / "figures/saturation.png").stat().st_size > 0
+    assert not (lectures / "figures/figure1.png").exists()  # a 1-D picture
     metrics = json.loads((workspace / "reports/train.json").read_text())
     assert metrics["steps"] == 20 and metrics["device"] == "cpu" and metrics["images_per_s"] > 0
     assert metrics["kept"] == "last" and metrics["quality_measure"] is None

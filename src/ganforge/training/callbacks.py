@@ -43,8 +43,19 @@ HISTORY_COLUMNS = (
     "images_per_s",
     "diversity",  # spread of fakes / spread of reals within a batch (mean pairwise distance)
 )
-# Written only when some row has them: the validation measure of `QualityMonitor`.
-QUALITY_COLUMNS = ("fid_val", "mode_quality_val", "jsd_val")
+# Written only when some row has them: the validation measure of `QualityMonitor`, then the
+# measures of ganforge.lectures.LectureSnapshots: the value of the game, the optimum it is
+# measured against, and (toy data) the modes covered and the share of samples near a mode.
+QUALITY_COLUMNS = (
+    "fid_val",
+    "mode_quality_val",
+    "jsd_val",
+    "value_v",
+    "value_at_d_star",
+    "jsd_g",
+    "modes_covered",
+    "hq_share",
+)
 
 
 class Callback:
