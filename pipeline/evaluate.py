@@ -12,12 +12,18 @@ from ganforge.classifier import NoClassifierError, load_classifier
 from ganforge.data import DataError, load_meta, load_split
 from ganforge.device import resolve_device
 from ganforge.metrics import EvalResult, build_feature_net, evaluate_images, evaluate_toy
-from ganforge.models import load_discriminator
 from pipeline.console import summary
 from pipeline.eval_record import record
 from pipeline.params import load_params
 from pipeline.paths import CLASSIFIER_PATH, GENERATOR_PATH, PREPARED_DIR
-from pipeline.stage import StageError, read_generator, require_upstream, setup_logging, stage_main
+from pipeline.stage import (
+    StageError,
+    read_discriminator,
+    read_generator,
+    require_upstream,
+    setup_logging,
+    stage_main,
+)
 from pipeline.tracking import check_tracking_server, tracking_uri
 
 
@@ -39,7 +45,7 @@ def main() -> None:
 
     classifier_info: dict[str, Any] = {}
     if splits["test"].kind == "points":
-        disc = load_discriminator(GENERATOR_PATH, device)
+        disc = read_discriminator(GENERATOR_PATH, device)
         result = evaluate_toy(generator, spec, meta, pair["test"], cfg, disc, params.seed, device)
     else:
         classifier, classifier_info = _classifier(cfg.backend)

@@ -167,12 +167,23 @@ def read_generator(path: Path = GENERATOR_PATH, **kwargs: Any) -> Any:
     """`load_generator` for a stage: an unreadable file is one line naming it and the fix."""
     from ganforge.models import load_generator
 
+    return _read_trained(load_generator, "generator", path, **kwargs)
+
+
+def read_discriminator(path: Path = GENERATOR_PATH, device: Any = "cpu") -> Any:
+    """`load_discriminator` (D saved beside G) for a stage, failing as `read_generator` does."""
+    from ganforge.models import load_discriminator
+
+    return _read_trained(load_discriminator, "discriminator", path, device)
+
+
+def _read_trained(loader: Any, what: str, path: Path, *args: Any, **kwargs: Any) -> Any:
     require_upstream(path)
     try:
-        return load_generator(path, **kwargs)
+        return loader(path, *args, **kwargs)
     except Exception as err:  # torch.load/unpickling/state-dict errors all mean one thing
         said = " ".join(str(err).split()[:12])[:100]
         raise StageError(
-            f"{path} cannot be read as a ganforge generator ({type(err).__name__}: {said}): "
+            f"{path} cannot be read as a ganforge {what} ({type(err).__name__}: {said}): "
             f"restore it with `dvc checkout {path}` or retrain with `dvc repro train`."
         ) from None

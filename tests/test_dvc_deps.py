@@ -100,4 +100,4 @@ def test_the_closure_follows_lazy_and_relative_imports(tmp_path: Path) -> None:
     assert ROOT / "src/ganforge/recipe.py" in train  # imported inside pipeline/params.py
     assert ROOT / "src/ganforge/data/prepare.py" in train  # a lazy import in a validator
     assert ROOT / "src/ganforge/__init__.py" in train
-    assert ROOT / "src/ganforge/inference/serve.py" not in train
+    assert ROOT / "src/ganforge/inference/serve/__init__.py" not in train

@@ -181,6 +181,16 @@ def test_evaluate_stage_on_the_ring_reports_modes(
         assert len(list(csv.DictReader(f))) == 8
     assert load_meta("data/prepared")["dataset"] == "ring_2d"
 
+    # a D of another shape beside G (a damaged or hand-edited file): one line, not a traceback
+    from pipeline.stage import StageError
+
+    other = GeneratorSpec(arch="mlp", nz=2, sample_shape=(2,), ngf=16, ndf=32)
+    save_generator(
+        "models/generator.pt", spec, build_generator(spec), discriminator=build_discriminator(other)
+    )
+    with pytest.raises(StageError, match="generator.pt cannot be read as a ganforge discriminator"):
+        stage.main()
+
 
 def test_evaluate_stage_stops_with_clear_messages(
     tmp_path, monkeypatch, blank_db, prepared_digits_16

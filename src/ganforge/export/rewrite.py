@@ -5,9 +5,8 @@ Two exact identities let an eval-mode DCGAN generator be exported without ConvTr
 * The first ConvTranspose2d (kernel k, stride 1, padding 0) reads a 1×1 input: it is a matrix
   product z @ W.reshape(nz, C·k·k) followed by a reshape to [C, k, k]. onnxruntime runs the
   ConvTranspose as one matrix-vector product per sample; as one Gemm over the batch, with
-  BatchNorm and ReLU folded in, the default generator runs a fifth faster at batch 64 on one
-  thread (bench/onnx_latency.py, `ort` against `ort-traced`). This is the default,
-  `rewrite="projection"`.
+  BatchNorm and ReLU folded in, the default generator runs faster (bench/onnx_latency.py,
+  `ort` against `ort-traced`). This is the default, `rewrite="projection"`.
 * A stride-2 ConvTranspose2d (kernel 4, padding 1) is a sub-pixel convolution (Shi et al.
   2016): a 3×3 Conv2d with 4× the output channels, one group per output phase, followed by
   PixelShuffle(2) (ONNX DepthToSpace, CRD mode). Output pixel (2m + r, 2n + s) reads input

@@ -55,10 +55,10 @@ class Generator:
 
     On the CPU, a batch of at least two samples per worker is split across `workers` threads,
     each running its slice on `worker_session` (the same model with one intra-op thread):
-    onnxruntime parallelises a DCGAN generator's layers poorly over threads (1.4× on two
-    cores at batch 64), slices of a batch run side by side at 1.9× (bench/onnx_latency.py,
-    rows `ort` and `ganforge`). Smaller batches run on `session` with its own threads. Each sample's
-    output does not depend on the batch it ran in, so the split changes no byte.
+    onnxruntime parallelises a DCGAN generator's layers poorly over threads, and slices of a
+    batch side by side scale better (bench/onnx_latency.py, rows `ort` and `ganforge`).
+    Smaller batches run on `session` with its own threads. Each sample's output does not
+    depend on the batch it ran in, so the split changes no byte.
     """
 
     def __init__(
