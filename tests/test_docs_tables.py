@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ("docs/guide.md", "docs/results.md", "docs/guarantees.md", "docs/team.md")
+DOCS = (
+    "docs/guide.md",
+    "docs/results.md",
+    "docs/guarantees.md",
+    "docs/team.md",
+    "docs/lectures.md",
+)
 
 
 def _load_tables():
