@@ -1,7 +1,8 @@
 """The lectures, visible: every idea of the course as a picture a run draws (docs/lectures.md).
 
 `theory` holds the formulas (D*, C(G) = −log 4 + 2·JSD, the G losses' gradients), `snapshots`
-the training callback that measures them on the networks in training, `figures` the pictures.
+the training callback that measures them on the networks in training (`probes` how it reads
+the networks, `files` what it writes), `figures` the pictures.
 """
 
 from __future__ import annotations

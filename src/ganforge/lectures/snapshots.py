@@ -26,51 +26,39 @@ checkpoint, so a resumed run draws the same pictures. The files are written once
 finishes, into a staging folder that then replaces `directory` (`ganforge.io.swap_in`): a
 failed or killed run leaves the previous run's files as they were (with `defer_commit`, the
 folder waits for `commit()`, say until the model it describes is saved).
+
+How the networks are read (the fixed batch, the panels, the saturation rows) is `probes`; the
+files' columns and how they are written, `files`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import logging
 import math
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from ganforge.data.scaling import to_model_range
-from ganforge.io import (
-    atomic_path,
-    disk_full_names,
-    remove_stale_staging,
-    staging_folder,
-    swap_in,
+from ganforge.io import disk_full_names, remove_stale_staging, staging_folder, swap_in
+from ganforge.lectures.files import panel_state, write_csvs, write_figures
+from ganforge.lectures.probes import (
+    Batch,
+    density_panel,
+    eval_mode,
+    fixed_batch,
+    generate,
+    saturation_rows,
+    surface_panel,
 )
-from ganforge.lectures.figures import (
-    DensityPanel,
-    SurfacePanel,
-    figure1_strip,
-    saturation_figure,
-    save_png,
-    surface_strip,
-)
-from ganforge.lectures.theory import (
-    OBJECTIVES,
-    ToyDistribution,
-    binned_jsd,
-    game_value_at_optimum,
-    generator_logit_gradients,
-    optimal_discriminator,
-)
-from ganforge.losses import LOG4, generator_loss, value_function
+from ganforge.lectures.theory import ToyDistribution, binned_jsd, game_value_at_optimum
+from ganforge.losses import LOG4, value_function
 from ganforge.metrics.toy import jensen_shannon_1d, mode_coverage
-from ganforge.models.latent_class import LatentClassGenerator
 from ganforge.training.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -78,15 +66,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-VALUE_COLUMNS = ("step", "value_v", "value_at_d_star", "jsd", "minus_log_4")
-MODE_COLUMNS = ("step", "modes_covered", "num_modes", "hq_share")
-DENSITY_COLUMNS = ("x", "p_data", "p_g", "d", "d_star")
-SATURATION_COLUMNS = ("step", "d_fake") + tuple(
-    f"grad_{at}_{kind}" for at in ("logit", "x") for kind in OBJECTIVES
-)
 # The keys added to the training row (and so to MLflow) when measured.
 ROW_KEYS = ("value_v", "value_at_d_star", "jsd_g", "modes_covered", "hq_share")
-FIGURES = ("figure1.png", "modes.png", "saturation.png")
 
 
 def snapshot_steps(total: int, count: int = 6) -> list[int]:
@@ -146,7 +127,7 @@ class LectureSnapshots(Callback):
         self._last_row = -1
         self._schedule: set[int] = set()
         self._every = 1
-        self._batch: _Batch | None = None
+        self._batch: Batch | None = None
         self._objective = ""
 
     # ----------------------------------------------------------------- hooks
@@ -163,7 +144,10 @@ class LectureSnapshots(Callback):
             default_rows = 20 if spec.is_image else 200
             self._every = max(1, math.ceil(total / (self.rows_wanted or default_rows)))
             self._objective = str(getattr(trainer.config, "loss", ""))
-            self._batch = self._fixed_batch(trainer)
+            self._batch = fixed_batch(
+                trainer, self.toy, self.held_out, self.held_out_labels,
+                samples=self.samples_wanted, seed=self.seed,
+            )  # fmt: skip
             # Everything is rewritten from the rows and panels (the checkpoint's, on resume):
             # what a killed run staged is not needed.
             remove_stale_staging(self.directory)
@@ -189,8 +173,10 @@ class LectureSnapshots(Callback):
         with self._timed():
             self.staging = staging_folder(self.directory)
             with disk_full_names(self.directory):
-                self._write_csvs(self.staging)
-                self._draw(self.staging / "figures")
+                write_csvs(self.staging, self.value_rows, self.mode_rows,
+                           self.saturation_rows, self.toy, self.panels)  # fmt: skip
+                write_figures(self.staging / "figures", self.saturation_rows, self._objective,
+                              self.toy, self.panels)  # fmt: skip
         log.info("lectures' snapshots: %.1f s in this session", self.seconds)
         if not self.defer_commit:
             self.commit()
@@ -207,8 +193,8 @@ class LectureSnapshots(Callback):
     def _measure(self, trainer: GANTrainer, step: int) -> dict[str, float]:
         """V, and on toy data JSD, C(G), modes: one row of value.csv (and modes.csv)."""
         batch = self._need_batch()
-        with _eval_mode(trainer.g_core, trainer.d_core), torch.no_grad():
-            fake = _generate(trainer, batch)
+        with eval_mode(trainer.g_core, trainer.d_core), torch.no_grad():
+            fake = generate(trainer, batch)
             scalars: dict[str, float] = {}
             if batch.real is not None:
                 real_logits = trainer.d_core(batch.real, batch.real_labels).float()
@@ -243,149 +229,22 @@ class LectureSnapshots(Callback):
         """The pictures at this step: the scalars, the saturation rows and the toy's panel."""
         step = trainer.step
         scalars = self._measure(trainer, step) if self._last_row != step else self._row_at(step)
-        self._saturation(trainer, step)
+        batch = self._need_batch()
+        self.saturation_rows.extend(saturation_rows(trainer, batch, self.saturation_samples, step))
         if self.toy is not None:
-            with _eval_mode(trainer.g_core, trainer.d_core), torch.no_grad():
-                fake = _generate(trainer, self._need_batch()).float()
-                panel = (
-                    self._density_panel(trainer, fake, step, scalars)
-                    if self.toy.dim == 1
-                    else self._surface_panel(trainer, fake, step, scalars)
-                )
-            self.panels.append(panel)
+            panel = density_panel if self.toy.dim == 1 else surface_panel
+            with eval_mode(trainer.g_core, trainer.d_core), torch.no_grad():
+                fake = generate(trainer, batch).float()
+                drawn = panel(trainer, self.toy, fake, step, scalars, self.grid_wanted)
+            self.panels.append(panel_state(drawn))
         self.done.append(step)
 
-    def _saturation(self, trainer: GANTrainer, step: int) -> None:
-        """Per sample: D(G(z)) and |∂ℓ_G/∂logit|, ‖∂ℓ_G/∂G(z)‖ for both G losses, through D."""
-        batch = self._need_batch()
-        k = _whole_packs(min(self.saturation_samples, len(batch.z)), trainer)
-        sub = _Batch(batch.z[:k], None, None, _head(batch.fake_labels, k), _head(batch.g_labels, k))
-        with _eval_mode(trainer.g_core, trainer.d_core):
-            with torch.no_grad():
-                fake = _generate(trainer, sub).float()
-            fake.requires_grad_(True)
-            logits = trainer.d_core(fake, sub.fake_labels).float().flatten()
-            per_logit = generator_logit_gradients(logits)
-            per_sample: dict[str, torch.Tensor] = {}
-            for kind in OBJECTIVES:
-                if logits.numel() != len(fake):  # PacGAN: one logit per pack, no per-sample x
-                    per_sample[kind] = torch.full((logits.numel(),), math.nan)
-                    continue
-                loss = generator_loss(logits, kind) * logits.numel()
-                (grad,) = torch.autograd.grad(loss, fake, retain_graph=True)
-                per_sample[kind] = grad.detach().flatten(1).norm(dim=1).double().cpu()
-        d_fake = torch.sigmoid(logits.detach().double()).cpu()
-        for i in range(logits.numel()):
-            row = {"step": float(step), "d_fake": float(d_fake[i])}
-            for kind in OBJECTIVES:
-                row[f"grad_logit_{kind}"] = float(per_logit[kind][i])
-                row[f"grad_x_{kind}"] = float(per_sample[kind][i])
-            self.saturation_rows.append(row)
-
-    def _density_panel(
-        self, trainer: GANTrainer, fake: torch.Tensor, step: int, scalars: Mapping[str, float]
-    ) -> dict[str, Any]:
-        """Figure 1's curves on a grid over the data and G's samples."""
-        from scipy.stats import gaussian_kde
-
-        assert self.toy is not None
-        x_fake = fake.cpu().double().flatten().numpy()
-        mean, std = float(self.toy.centres[0, 0]), self.toy.std
-        lo = min(mean - 4 * std, float(np.quantile(x_fake, 0.005)))
-        hi = max(mean + 4 * std, float(np.quantile(x_fake, 0.995)))
-        lo, hi = max(lo, mean - 40 * std), min(hi, mean + 40 * std)  # a diverged G: stay near
-        pad = 0.05 * (hi - lo)
-        x = np.linspace(lo - pad, hi + pad, self.grid_wanted or 400)
-        if np.ptp(x_fake) == 0:  # a collapsed G: a point mass, the KDE needs some spread
-            x_fake = x_fake + np.random.default_rng(0).normal(0, 1e-3 * std, x_fake.shape)
-        p_g = gaussian_kde(x_fake)(x)
-        p_data = self.toy.pdf(x[:, None])
-        grid = torch.as_tensor(x, dtype=torch.float32, device=trainer.device)[:, None]
-        d = _d_on_points(trainer, grid).double().cpu().numpy()
-        return _state(DensityPanel(
-            step=step, x=x, p_data=p_data, p_g=p_g, d=d,
-            d_star=optimal_discriminator(p_data, p_g),
-            value_v=scalars.get("value_v", math.nan),
-            value_at_d_star=scalars.get("value_at_d_star", math.nan),
-        ))  # fmt: skip
-
-    def _surface_panel(
-        self, trainer: GANTrainer, fake: torch.Tensor, step: int, scalars: Mapping[str, float]
-    ) -> dict[str, Any]:
-        """D on a square grid over the modes (and most of G's samples), and G's samples."""
-        assert self.toy is not None
-        pts = fake.cpu().double().numpy()
-        centres = self.toy.centres
-        lo, hi = centres.min(axis=0) - 4 * self.toy.std, centres.max(axis=0) + 4 * self.toy.std
-        span = float(np.max(hi - lo))
-        lo, hi = lo - 0.25 * span, hi + 0.25 * span
-        seen_lo, seen_hi = np.quantile(pts, 0.01, axis=0), np.quantile(pts, 0.99, axis=0)
-        lo = np.maximum(np.minimum(lo, seen_lo), lo - span)
-        hi = np.minimum(np.maximum(hi, seen_hi), hi + span)
-        mid, half = (lo + hi) / 2, float(np.max(hi - lo)) / 2
-        side = self.grid_wanted or 120
-        xs = np.linspace(mid[0] - half, mid[0] + half, side)
-        ys = np.linspace(mid[1] - half, mid[1] + half, side)
-        gx, gy = np.meshgrid(xs, ys)
-        plane = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], axis=1), dtype=torch.float32)
-        chunks = [_d_on_points(trainer, c.to(trainer.device)).cpu() for c in plane.split(8192)]
-        d = torch.cat(chunks).double().numpy().reshape(side, side)
-        return _state(SurfacePanel(
-            step=step, xs=xs, ys=ys, d=d, fake=pts, centres=centres,
-            modes_covered=int(scalars.get("modes_covered", 0)), num_modes=self.toy.num_modes,
-            hq_share=float(scalars.get("hq_share", 0.0)),
-        ))  # fmt: skip
-
-    # ----------------------------------------------------------------- fixed inputs
-    def _fixed_batch(self, trainer: GANTrainer) -> _Batch:
-        """Fixed latents and a fixed held-out real batch, from the callback's own generators."""
-        spec, device = trainer.spec, trainer.device
-        n = self.samples_wanted or (128 if spec.is_image else 1000)
-        gen = torch.Generator().manual_seed(self.seed)
-        z = torch.randn(n, spec.nz, generator=gen)
-        real = real_labels = None
-        if self.held_out is not None and len(self.held_out):
-            idx = torch.randperm(len(self.held_out), generator=gen)[:n]
-            real = self.held_out[idx]
-            real = to_model_range(real) if real.dtype == torch.uint8 else real.float()
-            if spec.labelled:
-                if self.held_out_labels is None:
-                    raise ValueError(
-                        "the lectures' snapshots: D reads labels (train.labels is not none): "
-                        "pass the held-out batch's labels too"
-                    )
-                real_labels = self.held_out_labels[idx].long()
-        elif self.toy is not None:
-            rng = np.random.default_rng([self.seed, 1])
-            real = torch.from_numpy(self.toy.sample(n, rng))
-        n = _whole_packs(min(n, len(real)) if real is not None else n, trainer)
-        z = z[:n]
-        if real is not None:
-            real = real[:n]
-            real_labels = real_labels[:n] if real_labels is not None else None
-        g_labels = fake_labels = None
-        if isinstance(trainer.g_core, LatentClassGenerator):  # G draws its class from z
-            fake_labels = trainer.g_core.classes(z.to(device)).cpu()
-        elif spec.conditional:  # as in training: the fakes carry the real batch's labels
-            if real_labels is not None:
-                g_labels = fake_labels = real_labels[:n]
-            else:
-                weights = torch.tensor(spec.class_prior or [1.0] * spec.num_classes)
-                g_labels = fake_labels = torch.multinomial(weights.double(), n, True, generator=gen)
-        return _Batch(
-            z=z.to(device),
-            real=real.to(device) if real is not None else None,
-            real_labels=real_labels.to(device) if real_labels is not None else None,
-            fake_labels=fake_labels.to(device) if fake_labels is not None else None,
-            g_labels=g_labels.to(device) if g_labels is not None else None,
-        )
-
-    def _need_batch(self) -> _Batch:
+    def _need_batch(self) -> Batch:
         if self._batch is None:
             raise RuntimeError("LectureSnapshots: on_fit_start was not called")
         return self._batch
 
-    # ----------------------------------------------------------------- files
+    # ----------------------------------------------------------------- rows
     @staticmethod
     def _add_row(rows: list[dict[str, float]], row: dict[str, Any]) -> None:
         if rows and rows[-1]["step"] == row["step"]:
@@ -399,32 +258,6 @@ class LectureSnapshots(Callback):
             if rows and rows[-1]["step"] == step:
                 out.update(rows[-1])
         return out
-
-    def _write_csvs(self, folder: Path) -> None:
-        _write_csv(folder / "value.csv", VALUE_COLUMNS, self.value_rows)
-        _write_csv(folder / "modes.csv", MODE_COLUMNS, self.mode_rows)
-        _write_csv(folder / "saturation.csv", SATURATION_COLUMNS, self.saturation_rows)
-        densities: list[dict[str, float]] = []
-        if self.toy is not None and self.toy.dim == 1 and self.panels:
-            last = self.panels[-1]
-            densities = [
-                dict(zip(DENSITY_COLUMNS, values, strict=True))
-                for values in zip(*(last[c].tolist() for c in DENSITY_COLUMNS), strict=True)
-            ]
-        _write_csv(folder / "densities.csv", DENSITY_COLUMNS, densities)
-
-    def _draw(self, figures: Path) -> None:
-        """The figures, from every snapshot of the run (restored ones included)."""
-        if self.saturation_rows:
-            save_png(saturation_figure(self.saturation_rows, self._objective), figures / FIGURES[2])
-        if self.toy is None or not self.panels:
-            return
-        if self.toy.dim == 1:
-            dens = [DensityPanel(**_arrays(p)) for p in self.panels]
-            save_png(figure1_strip(dens), figures / FIGURES[0])
-        else:
-            surf = [SurfacePanel(**_arrays(p)) for p in self.panels]
-            save_png(surface_strip(surf), figures / FIGURES[1])
 
     @contextlib.contextmanager
     def _timed(self) -> Iterator[None]:
@@ -453,83 +286,3 @@ class LectureSnapshots(Callback):
         self.panels = list(state.get("panels", []))
         self.done = [int(s) for s in state.get("done", [])]
         self._last_row = int(state.get("last_row", -1))
-
-
-class _Batch:
-    """The fixed inputs of every measurement: z, held-out reals, and the labels D / G read."""
-
-    def __init__(
-        self,
-        z: torch.Tensor,
-        real: torch.Tensor | None,
-        real_labels: torch.Tensor | None,
-        fake_labels: torch.Tensor | None,
-        g_labels: torch.Tensor | None,
-    ) -> None:
-        self.z, self.real, self.real_labels = z, real, real_labels
-        self.fake_labels, self.g_labels = fake_labels, g_labels
-
-
-def _head(t: torch.Tensor | None, k: int) -> torch.Tensor | None:
-    return t[:k] if t is not None else None
-
-
-def _pack(trainer: GANTrainer) -> int:
-    return int(getattr(trainer.config, "pack", 1) or 1)
-
-
-def _whole_packs(n: int, trainer: GANTrainer) -> int:
-    """n rounded down to whole PacGAN packs (D judges `pack` samples at a time)."""
-    pack = _pack(trainer)
-    return max(pack, n - n % pack)
-
-
-def _d_on_points(trainer: GANTrainer, x: torch.Tensor) -> torch.Tensor:
-    """D(x) at each point of `x` [N, D]; a PacGAN D judges a pack of `pack` copies of x."""
-    pack = _pack(trainer)
-    if pack > 1:
-        x = x.repeat_interleave(pack, dim=0)
-    return torch.sigmoid(trainer.d_core(x, None).float().flatten())
-
-
-def _generate(trainer: GANTrainer, batch: _Batch) -> torch.Tensor:
-    """G's (the network in training's) samples for the batch's z."""
-    return trainer.g_core(batch.z, batch.g_labels)
-
-
-@contextlib.contextmanager
-def _eval_mode(*modules: nn.Module) -> Iterator[None]:
-    """Eval mode (no dropout, BatchNorm's running statistics) for the block; then as before."""
-    before = [m.training for m in modules]
-    for m in modules:
-        m.eval()
-    try:
-        yield
-    finally:
-        for m, was in zip(modules, before, strict=True):
-            m.train(was)
-
-
-def _state(panel: DensityPanel | SurfacePanel) -> dict[str, Any]:
-    """A panel as the checkpoint can hold it (tensors and numbers: `weights_only` loading)."""
-    return {
-        k: torch.as_tensor(v) if isinstance(v, np.ndarray) else v for k, v in vars(panel).items()
-    }
-
-
-def _arrays(state: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in state.items()}
-
-
-def _write_csv(path: Path, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
-    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _fmt(row.get(k)) for k in columns})
-
-
-def _fmt(value: Any) -> Any:
-    if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.6g}"
-    return value
