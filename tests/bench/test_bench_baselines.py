@@ -14,7 +14,7 @@ import torch
 import yaml
 from tiny_repo import TINY, merge
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
 import baselines  # noqa: E402

@@ -9,7 +9,7 @@ import yaml
 
 from ganforge.recipe import RECIPES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def yaml_block_after(heading: str, text: str) -> dict:

@@ -21,7 +21,7 @@ import yaml
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TRAIN_OUTS = (
     "models/generator.pt",
     "models/mlflow_run.json",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 TINY = {
     "prepare": {"image_size": 16},
@@ -148,7 +148,7 @@ def test_second_repro_changes_nothing_and_dvc_reads_metrics(
 def test_an_edit_of_imported_code_makes_its_stages_stale(
     repo: tuple[Path, dict[str, str]],
 ) -> None:
-    """data/scaling.py scales training input: editing it reruns train (tests/test_dvc_deps.py)."""
+    """data/scaling.py scales training input: editing it reruns train (stages/test_dvc_deps.py)."""
     work, env = repo
     scaling = work / "src/ganforge/data/scaling.py"
     original = scaling.read_text()

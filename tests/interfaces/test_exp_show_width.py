@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TRAIN = """
 import json, pathlib, yaml
 p = yaml.safe_load(open("params.yaml"))["train"]

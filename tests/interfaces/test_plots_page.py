@@ -22,7 +22,7 @@ from PIL import Image
 
 from ganforge.training.callbacks import HISTORY_COLUMNS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("GANFORGE_CHROMIUM", "/usr/bin/chromium"))
 TEMPLATE = ROOT / "plots_page" / "template.html"
 # The columns the stages write (HistoryCSV in training, evaluate's class histogram).

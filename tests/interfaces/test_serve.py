@@ -21,7 +21,7 @@ from ganforge.cli import app as cli
 from ganforge.inference import Generator, web
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STARTUP_S = 60
 
 

@@ -13,7 +13,7 @@ from scipy import stats
 
 from ganforge.inference import prng
 
-PRNG_JS = Path(__file__).resolve().parents[1] / "src/ganforge/inference/web/static/prng.js"
+PRNG_JS = Path(__file__).resolve().parents[2] / "src/ganforge/inference/web/static/prng.js"
 
 
 def test_normals_are_standard_normal_and_independent():

@@ -25,7 +25,7 @@ from pipeline.tracking import (
     run_name_for,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _env(uri: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ import yaml
 
 from pipeline.full_disk import named_back, no_space_line
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OUTS = (Path("models/generator.onnx"), Path("reports/export.json"), Path("data/prepared"))
 
 # A write to a file whose path holds MARKER fails as on a full disk: the file opens, then its

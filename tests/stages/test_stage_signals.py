@@ -20,7 +20,7 @@ from pipeline.stage import stage_main
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # The stage stops inside its MLflow block (after writing its staged outs): it says so by
 # creating the file at MARKER, then waits to be killed.
 STALL_IN_MLFLOW = """

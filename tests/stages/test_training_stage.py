@@ -14,7 +14,7 @@ from ganforge.config import TrainConfig
 from ganforge.models import load_generator
 from pipeline.stage import StageError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from ganforge.config import TrainConfig
 from ganforge.recipe import RECIPE_KEYS
 from pipeline.params import Params, ParamsError, flatten, load_params
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _write(tmp_path: Path, data: dict) -> Path:

@@ -15,7 +15,7 @@ from PIL import Image
 from ganforge.config import PrepareConfig
 from ganforge.data import DataError, load_meta, load_split, prepare_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _png(path: Path, value: int, size: tuple[int, int] = (40, 30), mode: str = "RGB") -> None:

@@ -16,7 +16,7 @@ from ganforge.export import REWRITES, build_metadata, check_parity, export_gener
 from ganforge.export.rewrite import rewrite_for_onnx, subpixel_conv
 from ganforge.models import GeneratorSpec, build_generator
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 ATOL = 1e-5
 
 

@@ -24,7 +24,7 @@ from ganforge.inference import (
 from ganforge.inference.arithmetic import MAX_PER_CLASS
 from ganforge.inference.latent import arithmetic_table, classes_of, place_in_class
 
-PRNG_JS = Path(__file__).resolve().parents[1] / "src/ganforge/inference/web/static/prng.js"
+PRNG_JS = Path(__file__).resolve().parents[3] / "src/ganforge/inference/web/static/prng.js"
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,7 @@ def assert_drawn(path: Path) -> None:
 
 
 def one_d_config(**overrides: Any) -> TrainConfig:
-    """The paper's MLP pair on N(4, 0.5²), as tests/unit/theory/test_theory.py trains it (minimax)."""
+    """The paper's MLP pair on N(4, 0.5²), as unit/theory/test_theory.py trains it (minimax)."""
     options = dict(
         model="mlp", loss="minimax", nz=4, ngf=32, ndf=32, maxout_pieces=5, dropout=0.2,
         lr_g=1e-3, lr_d=1e-3, batch_size=128, max_steps=1500, ema_decay=None, device="cpu",

@@ -25,7 +25,7 @@ from ganforge.losses import LOG4
 
 X = np.linspace(-20.0, 20.0, 40001)
 CELL = float(X[1] - X[0])
-P_DATA, P_G = stats.norm(0.0, 1.0), stats.norm(1.0, 1.5)  # the pair of tests/test_theory.py
+P_DATA, P_G = stats.norm(0.0, 1.0), stats.norm(1.0, 1.5)  # the pair of unit/theory/test_theory.py
 
 
 def test_optimal_discriminator_is_one_half_where_the_densities_match() -> None:
