@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,9 +124,13 @@ def staging_folder(out: str | os.PathLike[str]) -> Path:
     target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
     with disk_full_names(target):
-        return Path(
+        folder = Path(
             tempfile.mkdtemp(prefix=f".{target.name}.", suffix=STAGED_SUFFIX, dir=target.parent)
         )
+    # mkdtemp makes it private (0700); once swapped in it is the out, readable as its parent
+    # folder is (a plots page or a web server run by another user reads it)
+    folder.chmod(stat.S_IMODE(target.parent.stat().st_mode))
+    return folder
 
 
 def is_staging_of(out: str | os.PathLike[str], name: str) -> bool:
