@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,12 @@ import pytest
 import yaml
 from PIL import Image
 
+from ganforge.lectures.files import (
+    DENSITY_COLUMNS,
+    MODE_COLUMNS,
+    SATURATION_COLUMNS,
+    VALUE_COLUMNS,
+)
 from ganforge.training.callbacks import HISTORY_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,7 +160,7 @@ def _needs_browser() -> None:
         pytest.skip(f"{CHROMIUM} missing: `.ci/run` installs Debian's chromium")
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
+def _write_csv(path: Path, header: Sequence[str], rows: list[list[object]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
@@ -164,7 +171,14 @@ def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
 def test_dvc_yaml_charts_have_real_axes() -> None:
     """No chart of dvc.yaml falls back to the row index; each names columns the stages write."""
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    columns = {"plots/train_history.csv": HISTORY, "plots/class_histogram.csv": HISTOGRAM}
+    columns = {
+        "plots/train_history.csv": HISTORY,
+        "plots/class_histogram.csv": HISTOGRAM,
+        "plots/lectures/value.csv": VALUE_COLUMNS,
+        "plots/lectures/modes.csv": MODE_COLUMNS,
+        "plots/lectures/densities.csv": DENSITY_COLUMNS,
+        "plots/lectures/saturation.csv": SATURATION_COLUMNS,
+    }
     for stage in spec["stages"].values():  # a stage-level plot file gets DVC's index-x chart
         for entry in stage.get("plots", []):
             name = next(iter(entry)) if isinstance(entry, dict) else entry
@@ -210,11 +224,13 @@ def test_plots_page_renders_every_chart_offline(tmp_path: Path) -> None:
         HISTOGRAM,
         [[str(k), generated[k], 36] for k in range(10)],
     )
+    _write_lecture_csvs(work / "plots" / "lectures")
     # The grids the train stage keeps (first, three middle, best, last: six at most), at the
     # size of the default run's (8 x 8 images of 32 px), noisy so that PNG cannot shrink them.
     rng = np.random.default_rng(0)
     grids = [f"plots/samples/epoch_{e:04d}.png" for e in (1, 60, 97, 120, 180, 240)]
-    for png in ("plots/eval_samples.png", *grids):
+    lectures = [f"plots/lectures/figures/{name}" for name in ("figure1.png", "saturation.png")]
+    for png in ("plots/eval_samples.png", *grids, *lectures):
         (work / png).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 256, (274, 274), dtype=np.uint8)).save(work / png)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -249,3 +265,30 @@ def test_plots_page_renders_every_chart_offline(tmp_path: Path) -> None:
         assert len(shares) == 10 and abs(sum(shares.values()) - 1.0) < 1e-9, (series, shares)
     generated_shares = {c: v for c, s, v in bars if s.endswith("generated")}
     assert generated_shares["1"] == pytest.approx(0.15) and generated_shares["0"] == 0.05
+
+
+def _write_lecture_csvs(folder: Path) -> None:
+    """plots/lectures as a 1-D run writes it: V nearing −log 4, no modes (header only), the last
+    snapshot's densities, and the saturation rows of two snapshots."""
+    log4 = -float(np.log(4.0))
+    steps = [0, 10, 40, 160, 640]
+    jsd = [0.69, 0.4, 0.1, 0.02, 0.004]
+    _write_csv(
+        folder / "value.csv",
+        VALUE_COLUMNS,
+        [[s, log4 + 2 * j - 0.1, log4 + 2 * j, j, log4] for s, j in zip(steps, jsd, strict=True)],
+    )
+    _write_csv(folder / "modes.csv", MODE_COLUMNS, [])
+    xs = np.linspace(2.0, 6.0, 41)
+    p = np.exp(-0.5 * ((xs - 4.0) / 0.5) ** 2) / (0.5 * np.sqrt(2 * np.pi))
+    _write_csv(
+        folder / "densities.csv",
+        DENSITY_COLUMNS,
+        [[x, v, v, 0.5, 0.5] for x, v in zip(xs, p, strict=True)],
+    )
+    d = np.linspace(0.05, 0.95, 10)
+    _write_csv(
+        folder / "saturation.csv",
+        SATURATION_COLUMNS,
+        [[s, v, v, 1 - v, 0.1 * v, 0.1 * (1 - v)] for s in (0, 640) for v in d],
+    )
