@@ -40,7 +40,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,10 +59,7 @@ from ganforge.lectures.probes import (
 from ganforge.lectures.theory import ToyDistribution, binned_jsd, game_value_at_optimum
 from ganforge.losses import LOG4, value_function
 from ganforge.metrics.toy import jensen_shannon_1d, mode_coverage
-from ganforge.training.callbacks import Callback
-
-if TYPE_CHECKING:
-    from ganforge.training.trainer import GANTrainer, TrainResult
+from ganforge.training.trainer import Callback, GANTrainer, TrainResult
 
 log = logging.getLogger(__name__)
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from ganforge.metrics.fid import min_fid_samples
 from ganforge.training.architecture import make_spec
 from ganforge.training.callbacks import (
     HISTORY_COLUMNS,
     QUALITY_COLUMNS,
-    Callback,
     HealthMonitor,
     HistoryCSV,
     SampleGrid,
@@ -18,18 +18,17 @@ from ganforge.training.distributed import (
     current_context,
     init_distributed,
 )
-from ganforge.training.quality import (
+from ganforge.training.measures import (
     GaussianJSD,
     ModeQuality,
-    QualityMonitor,
     SelectionMeasure,
     ValidationFID,
-    min_fid_samples,
     starved_classes,
 )
+from ganforge.training.quality import QualityMonitor
 from ganforge.training.state import LAST_CHECKPOINT
 from ganforge.training.stats import NonFiniteLossError
-from ganforge.training.trainer import GANTrainer, TrainResult, fit
+from ganforge.training.trainer import Callback, GANTrainer, TrainResult, fit
 
 __all__ = [
     "HISTORY_COLUMNS",

@@ -15,7 +15,7 @@ import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ganforge.io import (
     atomic_path,
@@ -26,9 +26,7 @@ from ganforge.io import (
     swap_in,
 )
 from ganforge.plots import plot_points
-
-if TYPE_CHECKING:
-    from ganforge.training.trainer import GANTrainer, TrainResult
+from ganforge.training.trainer import Callback, GANTrainer, TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -56,34 +54,6 @@ QUALITY_COLUMNS = (
     "modes_covered",
     "hq_share",
 )
-
-
-class Callback:
-    """Override what you need; every hook is a no-op by default.
-
-    A callback with state that must survive a resume (a best snapshot, a curve) sets
-    `state_key`: the trainer saves its `state_dict()` in the checkpoint under that key and hands
-    it back to `load_state_dict()` before `on_fit_start` of the resumed run.
-    """
-
-    state_key: str = ""
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
-
-    def on_fit_start(self, trainer: GANTrainer) -> None: ...
-
-    def on_step_end(self, trainer: GANTrainer) -> None: ...
-
-    def on_log(self, trainer: GANTrainer, row: dict[str, float]) -> None: ...
-
-    def on_epoch_end(self, trainer: GANTrainer, epoch: int) -> None: ...
-
-    def on_checkpoint(self, trainer: GANTrainer, path: Path) -> None: ...
-
-    def on_fit_end(self, trainer: GANTrainer, result: TrainResult) -> None: ...
 
 
 def write_history_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:

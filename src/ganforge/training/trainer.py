@@ -22,7 +22,6 @@ from ganforge.models import GeneratorSpec
 from ganforge.recipe import training_steps
 from ganforge.training.amp import precision_for
 from ganforge.training.architecture import make_spec
-from ganforge.training.callbacks import Callback
 from ganforge.training.checkpoint import Checkpointing
 from ganforge.training.device_policy import choose_device_settings, log_choices
 from ganforge.training.distributed import DistContext, current_context
@@ -32,9 +31,45 @@ from ganforge.training.sampler import TensorSampler
 from ganforge.training.stats import NonFiniteLossError, RunningStats
 from ganforge.training.step import GANStep, r1_penalty
 
-__all__ = ["GANTrainer", "NonFiniteLossError", "TrainResult", "fit", "make_spec", "r1_penalty"]
+__all__ = [
+    "Callback",
+    "GANTrainer",
+    "NonFiniteLossError",
+    "TrainResult",
+    "fit",
+    "make_spec",
+    "r1_penalty",
+]
 
 log = logging.getLogger(__name__)
+
+
+class Callback:
+    """Override what you need; every hook is a no-op by default.
+
+    A callback with state that must survive a resume (a best snapshot, a curve) sets
+    `state_key`: the trainer saves its `state_dict()` in the checkpoint under that key and hands
+    it back to `load_state_dict()` before `on_fit_start` of the resumed run.
+    """
+
+    state_key: str = ""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def on_fit_start(self, trainer: GANTrainer) -> None: ...
+
+    def on_step_end(self, trainer: GANTrainer) -> None: ...
+
+    def on_log(self, trainer: GANTrainer, row: dict[str, float]) -> None: ...
+
+    def on_epoch_end(self, trainer: GANTrainer, epoch: int) -> None: ...
+
+    def on_checkpoint(self, trainer: GANTrainer, path: Path) -> None: ...
+
+    def on_fit_end(self, trainer: GANTrainer, result: TrainResult) -> None: ...
 
 
 @dataclass
