@@ -1,8 +1,9 @@
 """Stage `train`: fit the GAN of params.yaml `train:` on data/prepared (see dvc.yaml).
 
 Outs: models/generator.pt, models/checkpoints/ (persist: a killed run resumes),
-plots/samples/, plots/train_history.csv, metrics/train.json; MLflow run with params,
-per-step metrics, sample grids and the data set as an input. Every train.fid_every steps G is
+plots/samples/, plots/train_history.csv, plots/lectures/ (the lectures' pictures),
+metrics/train.json; MLflow run with params, per-step metrics, sample grids and the data set as
+an input. Every train.fid_every steps G is
 scored on the validation split (`monitor_for`: FID with models/classifier.pt, or the toy
 data's measure) and, with train.keep: best, the best-scoring G is the one saved. Under torchrun
 each process trains its shard (DDP); rank 0 alone logs and writes.
@@ -15,11 +16,9 @@ from typing import Any
 
 from rich.progress import Progress
 
-from ganforge.classifier import NoClassifierError, load_classifier
-from ganforge.data import DataError, load_meta, load_split
+from ganforge.data import load_split
 from ganforge.device import resolve_device
 from ganforge.lectures import LectureSnapshots
-from ganforge.recipe import DataFacts
 from ganforge.training import (
     Callback,
     DistContext,
@@ -32,14 +31,13 @@ from ganforge.training import (
     cleanup_distributed,
     fit,
     init_distributed,
-    make_spec,
 )
-from ganforge.training.quality import monitor_for, needs_feature_net
 from pipeline import paths
 from pipeline.params import load_params
-from pipeline.stage import StageError, require_upstream, setup_logging, stage_main
+from pipeline.stage import StageError, setup_logging, stage_main
 from pipeline.tracking import mlflow_run
 from pipeline.train_callbacks import MlflowLogger, ProgressBar, progress_columns
+from pipeline.train_inputs import quality_monitor, read_inputs
 from pipeline.train_record import log_inputs, record, run_name
 
 
@@ -47,13 +45,13 @@ from pipeline.train_record import log_inputs, record, run_name
 def main() -> None:
     setup_logging()
     params = load_params()
-    recipe, meta, data, labels, spec = _inputs(params)
+    recipe, meta, data, labels, spec = read_inputs(params)
     config = recipe.config
     try:  # before DDP: a CUDA request on a CPU-only machine must say exactly that
         device = resolve_device(config.device)
     except ValueError as err:
         raise StageError(f"train.device = {config.device!r}: {err}") from None
-    monitor = _quality_monitor(params, config, meta, labels, device)
+    monitor = quality_monitor(params, config, meta, labels, device)
     try:
         dist = init_distributed(use_cuda=device.type == "cuda")
     except (RuntimeError, ValueError) as err:
@@ -74,57 +72,6 @@ def main() -> None:
         for out in staged:  # the history and grids of the saved model, not before it
             out.commit()
     cleanup_distributed()
-
-
-def _inputs(params: Any) -> tuple[Any, dict[str, Any], Any, Any, Any]:
-    """(recipe, meta, training data, labels or None, generator spec) from data/prepared."""
-    require_upstream(paths.PREPARED_DIR)
-    try:
-        meta = load_meta(paths.PREPARED_DIR)
-        recipe = params.train.resolve(DataFacts.from_meta(meta))
-        logging.getLogger("ganforge").info("train: %s", recipe.summary())
-        train = load_split(paths.PREPARED_DIR, "train")
-        labels = train.labels if len(train) and int(train.labels.min()) >= 0 else None
-        classes = meta.get("classes") or ()
-        spec = make_spec(
-            recipe.config, train.data.shape[1:], meta.get("num_classes") or 0, classes, labels
-        )
-    except (DataError, ValueError) as err:
-        raise StageError(f"train: {err}") from None
-    return recipe, meta, train.data, labels, spec
-
-
-def _quality_monitor(
-    params: Any, config: Any, meta: dict[str, Any], labels: Any, device: Any
-) -> QualityMonitor | None:
-    """The validation monitor for this data (`monitor_for`), or None, said why: images need
-    models/classifier.pt (the classifier stage's); without it the run keeps its last G."""
-    if config.fid_every == 0:
-        return _no_monitor("train.fid_every is 0")
-    classifier = val = None
-    try:
-        if needs_feature_net(meta):
-            if not paths.CLASSIFIER_PATH.exists():
-                return _no_monitor(
-                    f"{paths.CLASSIFIER_PATH} is missing (run `dvc repro classifier` first)"
-                )
-            classifier, _ = load_classifier(paths.CLASSIFIER_PATH)
-            val = load_split(paths.PREPARED_DIR, "val").data
-        return monitor_for(
-            meta, classifier, val, every=config.fid_every, num_samples=config.fid_samples,
-            keep=config.keep, seed=params.seed, labels=labels, device=device,
-        )  # fmt: skip
-    except NoClassifierError as err:
-        return _no_monitor(str(err))
-    except (DataError, ValueError) as err:
-        raise StageError(f"train: {err}") from None
-
-
-def _no_monitor(why: str) -> QualityMonitor | None:
-    logging.getLogger("ganforge").warning(
-        "train: no validation score during training (%s): keeping the last G", why
-    )
-    return None
 
 
 def _fit(
