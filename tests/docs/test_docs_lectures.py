@@ -21,8 +21,10 @@ def test_every_picture_is_a_drawn_figure_with_its_run_named() -> None:
         path = (PAGE.parent / target).resolve()
         assert path.is_file(), f"{target}: no such file"
         pixels = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
-        assert pixels.shape[0] >= 200 and pixels.shape[1] >= 400, (target, pixels.shape)
-        # a figure: mostly white paper with ink on it, neither blank nor noise
-        assert 0.02 < (pixels < 200).mean() < 0.6, (target, (pixels < 200).mean())
-        assert "bench/" in caption or "prepare.dataset" in caption, (target, caption)
+        assert min(pixels.shape) >= 200, (target, pixels.shape)
+        if "ganforge arithmetic" in caption:  # a grid of samples: not blank, not one flat tone
+            assert pixels.std() > 30 and (pixels > 128).mean() > 0.05, target
+        else:  # a figure: mostly white paper with ink on it, neither blank nor noise
+            assert 0.02 < (pixels < 200).mean() < 0.6, (target, (pixels < 200).mean())
+        assert any(s in caption for s in ("bench/", "prepare.dataset", "ganforge ")), caption
         assert alt.strip()
