@@ -97,6 +97,7 @@ COLUMNS = (
     ("Parzen", "parzen_ll", "{:.0f}"),
     ("best step", "best_step", "{}"),
     ("train s", "train_seconds", "{:.0f}"),
+    ("lect %", "lectures_share", "{:.1%}"),
     ("s<GMM10", "seconds_to_gmm10", "{:.0f}"),
 )
 # eval.json figures copied into a row (a GAN's or a baseline's)
@@ -257,6 +258,9 @@ def run_one(
         row["modes"] = f"{ev['modes_covered']}/{ev['num_modes']}"
     for k in ("train_seconds", "steps", "best_step", "kept", "quality_measure"):
         row[k] = train.get(k)
+    # the lectures' snapshots' share of the train stage's time (issue #22: < 3 % on the digits)
+    lectures, session = train.get("lectures_seconds"), train.get("session_seconds")
+    row["lectures_share"] = lectures / session if lectures is not None and session else None
     row["fid_val"] = train.get("best_fid_val")  # the kept G's, with keep: best
     row["warnings"] = train.get("warnings", [])
     row["stage_seconds"] = {k: round(v, 1) for k, v in seconds.items()}

@@ -68,7 +68,8 @@ def main() -> None:
     with mlflow_run("train", params.mlflow.experiment, name) as run:
         log_inputs(params, recipe, meta)
         result, warnings, staged = _fit(params, config, data, labels, spec, meta, monitor, dist)
-        record(result, spec, run.info.run_id, params, recipe, meta, monitor, warnings)
+        lectures = staged[-1]  # what drawing the lectures' pictures cost this run
+        record(result, spec, run.info.run_id, params, recipe, meta, monitor, warnings, lectures)
         for out in staged:  # the history and grids of the saved model, not before it
             out.commit()
     cleanup_distributed()

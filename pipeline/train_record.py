@@ -64,6 +64,7 @@ def record(
     meta: dict[str, Any],
     monitor: QualityMonitor | None,
     warnings: list[str],
+    lectures: Any = None,
 ) -> None:
     """Save the kept generator with its record, write the report and metrics, log them."""
     import mlflow
@@ -94,6 +95,8 @@ def record(
         "amp": result.amp,
         "channels_last": result.channels_last,
         "resumed_from_step": result.resumed_from,
+        # the lectures' snapshots' own wall time, this session (bench/quality.py: its share)
+        "lectures_seconds": round(lectures.seconds, 2) if lectures is not None else None,
         "budget": result.budget,
         "recipe": {"name": recipe.name, "reasons": recipe.reasons},
         "train_config": train_config,
