@@ -80,7 +80,7 @@ def test_train_stage_writes_its_outs(workspace: Path) -> None:
     metrics = json.loads((workspace / "reports/train.json").read_text())
     assert metrics["steps"] == 20 and metrics["device"] == "cpu" and metrics["images_per_s"] > 0
     assert metrics["kept"] == "last" and metrics["quality_measure"] is None
-    assert 0 < metrics["lectures_seconds"] < metrics["session_seconds"]  # bench/quality.py: its share
+    assert metrics["lectures_seconds"] > 0  # bench/quality.py: its share of the stage's time
     for key in ("loss_d", "loss_g", "d_real", "d_fake", "epochs", "train_seconds"):
         assert key in metrics
     # auto filled what params.yaml left out, from the recipe of labelled images, and says why
