@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
+from tiny_training import tiny_images
 
 from ganforge.config import PrepareConfig
 from ganforge.data import prepare_dataset
@@ -43,11 +45,15 @@ def prepared_ring(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _prepare(tmp_path_factory, "ring", dataset="ring_2d", num_points=2000)
 
 
+@pytest.fixture(scope="module")
+def images() -> tuple[torch.Tensor, torch.Tensor]:
+    """`tiny_training.tiny_images()`: 160 uint8 16×16 noise images, 4 classes, once a module."""
+    return tiny_images()
+
+
 @pytest.fixture()
 def one_thread() -> Iterator[None]:
     """Tiny models: one thread is faster on a shared 2-core box, and results are the same."""
-    import torch
-
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -86,11 +86,19 @@ def call(url: str, path: str, body: dict | bytes | None = None) -> tuple[int, st
         return err.code, err.headers.get("content-type", ""), err.read()
 
 
-def export_models(out: Path, specs: dict) -> dict[str, Path]:
-    """Export one untrained generator per spec, its weights spread wider than DCGAN's init.
+def export_models(
+    out: Path,
+    specs: dict,
+    *,
+    extra: dict | None = None,
+    opset: int = 18,
+    wide_init: bool = True,
+) -> dict[str, Path]:
+    """Export one untrained generator per spec, by default with weights spread wider than DCGAN's.
 
     N(0, 0.02) weights make an untrained DCGAN draw flat grey images, in which a wrong pixel
-    would hide; He-like weights give varied images that a comparison can trust.
+    would hide; He-like weights give varied images that a comparison can trust. `extra` is the
+    metadata beside the spec's (weights "raw" when None); `wide_init=False` keeps DCGAN's init.
     """
     import torch
 
@@ -102,8 +110,9 @@ def export_models(out: Path, specs: dict) -> dict[str, Path]:
     for name, spec in specs.items():
         generator = build_generator(spec).eval()
         for module in generator.modules():
-            if isinstance(module, torch.nn.ConvTranspose2d):
+            if wide_init and isinstance(module, torch.nn.ConvTranspose2d):
                 torch.nn.init.normal_(module.weight, 0.0, (2.0 / (module.in_channels * 4)) ** 0.5)
-        meta = build_metadata(spec, {"weights": "raw"})
-        paths[name] = export_generator(generator, spec, out / f"{name}.onnx", metadata=meta)
+        meta = build_metadata(spec, {"weights": "raw"} if extra is None else extra)
+        path = out / f"{name}.onnx"
+        paths[name] = export_generator(generator, spec, path, opset=opset, metadata=meta)
     return paths

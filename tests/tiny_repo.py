@@ -79,8 +79,13 @@ def dvc(*args: str) -> list[str]:
     return [sys.executable, "-m", "dvc", *args]
 
 
-def make_clone(work: Path, env: dict[str, str], **overrides: Any) -> Path:
-    """A committed git + DVC copy of the pipeline at `work` with tiny (and `overrides`) params."""
+def make_clone(
+    work: Path, env: dict[str, str], *, tiny: dict[str, Any] = TINY, **overrides: Any
+) -> Path:
+    """A committed git + DVC copy of the pipeline at `work` with `tiny` (and `overrides`) params.
+
+    `tiny` replaces TINY for a test that shrinks other sections, or fewer of them.
+    """
     work.mkdir(parents=True)
     for name in TRACKED:
         source = ROOT / name
@@ -92,7 +97,7 @@ def make_clone(work: Path, env: dict[str, str], **overrides: Any) -> Path:
     (work / ".dvc").mkdir()
     for name in ("config", ".gitignore"):
         shutil.copy2(ROOT / ".dvc" / name, work / ".dvc" / name)
-    params = merge(merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY), overrides)
+    params = merge(merge(yaml.safe_load((ROOT / "params.yaml").read_text()), tiny), overrides)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q"], work, env)
     run([*GIT, "add", "-A"], work, env)

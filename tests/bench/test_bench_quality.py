@@ -105,18 +105,26 @@ def test_table_prints_parzen_classes_and_all_failed_rows(capsys: pytest.CaptureF
     assert "FAILED train failed" in capsys.readouterr().out
 
 
-@pytest.mark.slow
-def test_quality_bench_smoke(tmp_path: Path) -> None:
-    out = tmp_path / "rows.json"
-    args = ["--configs", "gaussian_1d", "--seeds", "0", "--json", str(out)]
-    for s in ("train.max_steps=20", "prepare.num_points=1000", "evaluate.num_samples=500"):
+def _run_quality(
+    out: Path, config: str, sets: tuple[str, ...], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """bench/quality.py on one config, seed 0, with `--set` overrides; rows JSON to `out`."""
+    args = ["--configs", config, "--seeds", "0", "--json", str(out)]
+    for s in sets:
         args += ["--set", s]
-    proc = subprocess.run(
+    return subprocess.run(
         [sys.executable, str(ROOT / "bench" / "quality.py"), *args],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
     )
+
+
+@pytest.mark.slow
+def test_quality_bench_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "rows.json"
+    sets = ("train.max_steps=20", "prepare.num_points=1000", "evaluate.num_samples=500")
+    proc = _run_quality(out, "gaussian_1d", sets, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.splitlines()[0].split()[:3] == ["config", "seed", "FID"]
     (row,) = json.loads(out.read_text())["rows"]
@@ -233,15 +241,8 @@ def test_baseline_rows_sit_beside_the_gan_rows(capsys: pytest.CaptureFixture) ->
 def test_quality_bench_mnist_row_with_baselines(tmp_path: Path) -> None:
     """The mnist row end to end at tiny settings: staged digits, GAN row, GMM rows, curve."""
     out = tmp_path / "rows.json"
-    args = ["--configs", "mnist", "--seeds", "0", "--json", str(out)]
-    for s in ("train.max_steps=20", "classifier.epochs=1", "evaluate.num_samples=500"):
-        args += ["--set", s]
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "quality.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    sets = ("train.max_steps=20", "classifier.epochs=1", "evaluate.num_samples=500")
+    proc = _run_quality(out, "mnist", sets, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = {r["config"]: r for r in json.loads(out.read_text())["rows"]}
     assert set(rows) == {"mnist", "mnist:gmm10", "mnist:gmm40"}

@@ -9,19 +9,16 @@ the run cache without rerunning anything.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
+from tiny_repo import dvc, env_for, make_clone, run
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 TRAIN_OUTS = (
     "models/generator.pt",
     "models/mlflow_run.json",
@@ -38,46 +35,18 @@ TINY = {
 
 
 def _dvc(work: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dvc", *args],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    return run(dvc(*args), work, env, check=False)
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str], str]:
     """A git + DVC copy of the project after `dvc repro train` on tiny params."""
-    work = tmp_path_factory.mktemp("dvc_hostile") / "repo"
-    work.mkdir()
-    for name in ("dvc.yaml", "pipeline", "src", ".dvcignore"):
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, work / name)
-    (work / ".dvc").mkdir()
-    shutil.copy2(ROOT / ".dvc" / "config", work / ".dvc" / "config")
-    shutil.copy2(ROOT / ".dvc" / ".gitignore", work / ".dvc" / ".gitignore")
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for section, values in TINY.items():
-        params[section].update(values)
-    text = yaml.safe_dump(params, sort_keys=False)
-    (work / "params.yaml").write_text(text)
-    (work / ".gitignore").write_text("__pycache__/\n")
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{work.parent / 'mlflow.db'}"
-    env.pop("DVC_EXP_NAME", None)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
-    for args in (["git", "init", "-q"], [*git, "add", "-A"], [*git, "commit", "-qm", "tiny"]):
-        subprocess.run(args, cwd=work, env=env, check=True, capture_output=True)
+    base = tmp_path_factory.mktemp("dvc_hostile")
+    env = env_for(f"sqlite:///{base / 'mlflow.db'}")
+    work = make_clone(base / "repo", env, tiny=TINY)
     done = _dvc(work, env, "repro", "train")
     assert done.returncode == 0, done.stdout + done.stderr
-    return work, env, text
+    return work, env, (work / "params.yaml").read_text()
 
 
 def _snapshot(work: Path) -> dict[str, bytes]:

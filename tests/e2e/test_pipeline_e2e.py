@@ -3,82 +3,29 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from tiny_repo import commit_all, dvc, env_for, make_clone, run
 
-ROOT = Path(__file__).resolve().parents[2]
-
+# This run's params over tiny_repo.TINY (the tests below read some of them back).
 TINY = {
-    "prepare": {"image_size": 16},
-    "classifier": {"epochs": 2, "width": 8, "feature_dim": 16},
-    "train": {
-        "ngf": 8,
-        "ndf": 8,
-        "batch_size": 32,
-        "epochs": 1,
-        "max_steps": 6,
-        "checkpoint_every": 3,
-        "log_every": 2,
-        "num_sample_images": 16,
-    },
-    "evaluate": {
-        "num_samples": 120,
-        "batch_size": 60,
-        "kid_subset_size": 50,
-        "kid_subsets": 5,
-        "is_splits": 2,
-    },
+    "classifier": {"epochs": 2},
+    "train": {"max_steps": 6, "checkpoint_every": 3},
+    "evaluate": {"num_samples": 120, "batch_size": 60, "kid_subsets": 5},
     "export": {"parity_batches": [1, 3]},
 }
-
-
-def _merge(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = _merge(base.get(key, {}), value) if isinstance(value, dict) else value
-    return out
-
-
-def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """A git + DVC copy of the project with a tiny params.yaml, after one `dvc repro`."""
-    work = tmp_path_factory.mktemp("e2e") / "repo"
-    work.mkdir()
-    for name in ("dvc.yaml", "pipeline", "src", ".dvcignore"):
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, work / name)
-    (work / ".dvc").mkdir()
-    shutil.copy2(ROOT / ".dvc" / "config", work / ".dvc" / "config")
-    shutil.copy2(ROOT / ".dvc" / ".gitignore", work / ".dvc" / ".gitignore")
-    params = _merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
-    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (work / ".gitignore").write_text("mlflow.db\n__pycache__/\n")
-
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{work.parent / 'mlflow.db'}"
-    env.pop("DVC_EXP_NAME", None)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
-    _run(["git", "init", "-q"], work, env)
-    _run([*git, "add", "-A"], work, env)
-    _run([*git, "commit", "-qm", "tiny"], work, env)
-    _run([sys.executable, "-m", "dvc", "repro"], work, env)
+    base = tmp_path_factory.mktemp("e2e")
+    env = env_for(f"sqlite:///{base / 'mlflow.db'}")
+    work = make_clone(base / "repo", env, **TINY)
+    run(dvc("repro"), work, env)
     return work, env
 
 
@@ -137,11 +84,11 @@ def test_second_repro_changes_nothing_and_dvc_reads_metrics(
     repo: tuple[Path, dict[str, str]],
 ) -> None:
     work, env = repo
-    status = _run([sys.executable, "-m", "dvc", "status"], work, env)
+    status = run(dvc("status"), work, env)
     assert "up to date" in status.stdout, status.stdout
-    again = _run([sys.executable, "-m", "dvc", "repro"], work, env)
+    again = run(dvc("repro"), work, env)
     assert "Running stage" not in again.stdout
-    shown = _run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], work, env)
+    shown = run(dvc("metrics", "show", "--json"), work, env)
     assert "fid" in shown.stdout
 
 
@@ -154,19 +101,17 @@ def test_an_edit_of_imported_code_makes_its_stages_stale(
     original = scaling.read_text()
     scaling.write_text(original + "\n# edited\n")
     try:
-        status = _run([sys.executable, "-m", "dvc", "status"], work, env).stdout
+        status = run(dvc("status"), work, env).stdout
     finally:
         scaling.write_text(original)
     stale = {line.strip().rstrip(":") for line in status.splitlines() if not line.startswith(" ")}
     assert {"train", "evaluate", "export"} <= stale, status
-    assert "up to date" in _run([sys.executable, "-m", "dvc", "status"], work, env).stdout
+    assert "up to date" in run(dvc("status"), work, env).stdout
 
 
 @pytest.mark.slow
 def test_exp_run_with_a_set_param(repo: tuple[Path, dict[str, str]]) -> None:
     work, env = repo
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
-    _run([*git, "add", "-A"], work, env)
-    _run([*git, "commit", "-qm", "lock"], work, env)
-    _run([sys.executable, "-m", "dvc", "exp", "run", "-S", "train.max_steps=4"], work, env)
+    commit_all(work, env, "lock")
+    run(dvc("exp", "run", "-S", "train.max_steps=4"), work, env)
     assert json.loads((work / "reports/train.json").read_text())["steps"] == 4

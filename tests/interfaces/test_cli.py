@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from serve_helpers import export_models
 from typer.testing import CliRunner
 
 from ganforge.cli import app
@@ -19,8 +20,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from ganforge.export import build_metadata, export_generator
-    from ganforge.models import GeneratorSpec, build_generator
+    from ganforge.models import GeneratorSpec
 
     out = tmp_path_factory.mktemp("cli")
     specs = {
@@ -35,12 +35,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             class_names=("cat", "dog", "fox"),
         ),  # fmt: skip
     }
-    paths = {}
-    for name, spec in specs.items():
-        meta = build_metadata(spec, {"weights": "ema", "run_id": "run42"})
-        G = build_generator(spec).eval()
-        paths[name] = export_generator(G, spec, out / f"{name}.onnx", opset=17, metadata=meta)
-    return paths
+    extra = {"weights": "ema", "run_id": "run42"}
+    return export_models(out, specs, extra=extra, opset=17, wide_init=False)
 
 
 def _ok(args: list[str]) -> str:

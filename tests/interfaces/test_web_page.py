@@ -125,14 +125,7 @@ def test_page_draws_the_library_s_images(browser, models, name, tmp_path):
             cases += [(7, 6, 2), (8, 9, 0)]
         for seed, num, label in cases:
             shown = _grid(page, seed, num, "cycle" if label is None else label)
-            expected = make_grid(gen.sample(num, seed=seed, labels=label))
-            if expected.shape[-1] == 1:
-                expected = np.repeat(expected, 3, axis=-1)
-            assert shown.shape == expected.shape
-            diff = np.abs(shown.astype(int) - expected.astype(int))
-            assert diff.max() <= 1, f"seed {seed}: max pixel difference {diff.max()}"
-            # ±1 is for float rounding at a .5 boundary: it must stay rare
-            assert (diff > 0).mean() < 0.01, f"seed {seed}: {(diff > 0).mean():.2%} differ"
+            _assert_same_pixels(shown, make_grid(gen.sample(num, seed=seed, labels=label)), seed)
         page.screenshot(path=str(tmp_path / f"page_{name}.png"))  # the last case, as shown
         # the walk animates: the canvas changes between frames, then stops
         page.click("#walk")
@@ -147,6 +140,17 @@ def test_page_draws_the_library_s_images(browser, models, name, tmp_path):
         page.close()
     finally:
         stop(proc)
+
+
+def _assert_same_pixels(shown: np.ndarray, expected: np.ndarray, seed: int) -> None:
+    """The page's RGB grid is the library's (grey repeated to RGB), to float rounding."""
+    if expected.shape[-1] == 1:
+        expected = np.repeat(expected, 3, axis=-1)
+    assert shown.shape == expected.shape
+    diff = np.abs(shown.astype(int) - expected.astype(int))
+    assert diff.max() <= 1, f"seed {seed}: max pixel difference {diff.max()}"
+    # ±1 is for float rounding at a .5 boundary: it must stay rare
+    assert (diff > 0).mean() < 0.01, f"seed {seed}: {(diff > 0).mean():.2%} differ"
 
 
 def _rgb(got: dict) -> np.ndarray:
@@ -185,14 +189,8 @@ def test_page_draws_the_library_s_class_arithmetic(browser, models, name, tmp_pa
                          for i, n in enumerate(gen.metadata.class_names)]  # fmt: skip
                 want = [f"a = {names[a]}", f"− b = {names[b]}", f"+ c = {names[c]}"]
                 assert got["labels"] == [*want, "= a − b + c, as c"]
-            shown = _rgb(got)
             expected = gen.class_arithmetic(a, b, c, per_class=k, seed=seed).grid()
-            if expected.shape[-1] == 1:
-                expected = np.repeat(expected, 3, axis=-1)
-            assert shown.shape == expected.shape
-            diff = np.abs(shown.astype(int) - expected.astype(int))
-            assert diff.max() <= 1, f"seed {seed}: max pixel difference {diff.max()}"
-            assert (diff > 0).mean() < 0.01, f"seed {seed}: {(diff > 0).mean():.2%} differ"
+            _assert_same_pixels(_rgb(got), expected, seed)
         # the controls draw it too, and a bad count is one line in the view, not a crash
         page.select_option("#arith-a", "2")
         page.select_option("#arith-b", "0")

@@ -33,15 +33,6 @@ def tiny_classifier(prepared_digits_16: Path):
     return train_classifier(train.data, train.labels, 10, cfg, seed=0).model
 
 
-@pytest.fixture(scope="module")
-def blank_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import mlflow
-
-    db = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
-    mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
-    return db
-
-
 def _stage_dir(tmp: Path, monkeypatch, blank_db: Path, prepared: Path, evaluate: dict) -> str:
     import mlflow
 
@@ -60,6 +51,15 @@ def _stage_dir(tmp: Path, monkeypatch, blank_db: Path, prepared: Path, evaluate:
     Path("models").mkdir()
     Path("models/mlflow_run.json").write_text(json.dumps({"run_id": run.info.run_id}))
     return run.info.run_id
+
+
+def _save_untrained_mlp(nz: int, sample_shape: tuple[int, ...]) -> GeneratorSpec:
+    """models/generator.pt: an untrained toy MLP G with its D, as train writes them."""
+    spec = GeneratorSpec(arch="mlp", nz=nz, sample_shape=sample_shape, ngf=16, ndf=16)
+    save_generator(
+        "models/generator.pt", spec, build_generator(spec), discriminator=build_discriminator(spec)
+    )
+    return spec
 
 
 def test_evaluate_stage_writes_metrics_plots_and_logs_to_the_generator_run(
@@ -169,10 +169,7 @@ def test_evaluate_stage_on_the_ring_reports_modes(
     from pipeline import evaluate as stage
 
     _stage_dir(tmp_path, monkeypatch, blank_db, prepared_ring, {"num_samples": 1000})
-    spec = GeneratorSpec(arch="mlp", nz=2, sample_shape=(2,), ngf=16, ndf=16)
-    save_generator(
-        "models/generator.pt", spec, build_generator(spec), discriminator=build_discriminator(spec)
-    )
+    spec = _save_untrained_mlp(nz=2, sample_shape=(2,))
     stage.main()
     m = json.loads(Path("reports/eval.json").read_text())
     assert 0 <= m["modes_covered"] <= m["num_modes"] == 8
@@ -251,10 +248,7 @@ def test_evaluate_stage_on_the_1d_gaussian(
     from pipeline import evaluate as stage
 
     _stage_dir(tmp_path, monkeypatch, blank_db, prepared_gaussian, {"num_samples": 1000})
-    spec = GeneratorSpec(arch="mlp", nz=4, sample_shape=(1,), ngf=16, ndf=16)
-    save_generator(
-        "models/generator.pt", spec, build_generator(spec), discriminator=build_discriminator(spec)
-    )
+    _save_untrained_mlp(nz=4, sample_shape=(1,))
     stage.main()
     m = json.loads(Path("reports/eval.json").read_text())
     assert 0 <= m["jsd"] <= m["jsd_max"] and "v_value" in m and "d_real" in m

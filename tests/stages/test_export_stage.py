@@ -20,16 +20,6 @@ SPEC = GeneratorSpec(
 )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def blank_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty MLflow SQLite store, migrated once (seconds) and copied per test (instant)."""
-    import mlflow
-
-    db = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
-    mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
-    return db
-
-
 @pytest.fixture()
 def stage_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blank_db: Path) -> Path:
     """A repo-like temp dir: params.yaml, models/generator.pt and an MLflow run for it."""

@@ -8,28 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_training import Kill
 from tiny_training import tiny_config as tiny
-from tiny_training import tiny_images
 
-from ganforge.training import LAST_CHECKPOINT, Callback, fit
+from ganforge.training import LAST_CHECKPOINT, fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def images() -> tuple[torch.Tensor, torch.Tensor]:
-    return tiny_images()
-
-
-class Kill(Callback):
-    """A SIGTERM at step `at`: the stage turns it into a KeyboardInterrupt subclass."""
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def on_step_end(self, trainer) -> None:
-        if trainer.step == self.at:
-            raise KeyboardInterrupt
 
 
 def _leave_temp_file(folder: Path) -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from serve_helpers import export_models
 
 from ganforge.inference import (
     Generator,
@@ -23,8 +24,7 @@ from ganforge.inference import (
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from ganforge.export import build_metadata, export_generator
-    from ganforge.models import GeneratorSpec, build_generator
+    from ganforge.models import GeneratorSpec
 
     out = tmp_path_factory.mktemp("inference")
     specs = {
@@ -33,12 +33,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             arch="dcgan", nz=8, sample_shape=(3, 16, 16), ngf=8, ndf=8, num_classes=3
         ),
     }
-    paths = {}
-    for name, spec in specs.items():
-        G = build_generator(spec).eval()
-        meta = build_metadata(spec, {"weights": "raw"})
-        paths[name] = export_generator(G, spec, out / f"{name}.onnx", metadata=meta)
-    return paths
+    return export_models(out, specs, wide_init=False)
 
 
 def test_sample_gives_uint8_hwc_images_reproducibly(models) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny_training import tiny_config, tiny_images
+from tiny_training import one_d_config, tiny_config, tiny_images
 
 from ganforge.config import TrainConfig
 from ganforge.data.toy import gaussian_1d, ring_2d
@@ -50,16 +50,6 @@ def assert_drawn(path: Path) -> None:
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 50
 
 
-def one_d_config(**overrides: Any) -> TrainConfig:
-    """The paper's MLP pair on N(4, 0.5²), as unit/theory/test_theory.py trains it (minimax)."""
-    options = dict(
-        model="mlp", loss="minimax", nz=4, ngf=32, ndf=32, maxout_pieces=5, dropout=0.2,
-        lr_g=1e-3, lr_d=1e-3, batch_size=128, max_steps=1500, ema_decay=None, device="cpu",
-        log_every=50,
-    )  # fmt: skip
-    return TrainConfig(**(options | overrides))
-
-
 def ring_config(**overrides: Any) -> TrainConfig:
     options = dict(
         model="mlp", nz=2, ngf=32, ndf=32, mlp_layers=2, maxout_pieces=0, dropout=0.0,
@@ -79,37 +69,32 @@ def ring_data() -> tuple[torch.Tensor, dict[str, Any]]:
     return torch.from_numpy(toy.points), {"dataset": "ring_2d", **toy.info}
 
 
+def snapshot_run(
+    factory: pytest.TempPathFactory, name: str, data: tuple[torch.Tensor, dict[str, Any]],
+    config: TrainConfig, **options: Any,
+) -> Run:  # fmt: skip
+    """Train `config` on `data` (points, meta) on one thread, with LectureSnapshots(seed=3)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        points, meta = data
+        out = factory.mktemp(name)
+        snaps = LectureSnapshots(out, meta, seed=3, **options)
+        result = fit(config, points, seed=0, callbacks=[snaps])
+    finally:
+        torch.set_num_threads(before)
+    return out, snaps, result
+
+
 @pytest.fixture(scope="module")
-def one_d_run(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[Path, LectureSnapshots, TrainResult]:
+def one_d_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """1500 steps of the minimax game on the 1-D Gaussian (a few seconds), with snapshots."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        data, meta = one_d_data()
-        out = tmp_path_factory.mktemp("lectures_1d")
-        snaps = LectureSnapshots(out, meta, rows=60, seed=3)
-        result = fit(one_d_config(), data, seed=0, callbacks=[snaps])
-    finally:
-        torch.set_num_threads(before)
-    return out, snaps, result
+    return snapshot_run(tmp_path_factory, "lectures_1d", one_d_data(), one_d_config(), rows=60)
 
 
 @pytest.fixture(scope="module")
-def ring_run(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[Path, LectureSnapshots, TrainResult]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        data, meta = ring_data()
-        out = tmp_path_factory.mktemp("lectures_ring")
-        snaps = LectureSnapshots(out, meta, seed=3)
-        result = fit(ring_config(), data, seed=0, callbacks=[snaps])
-    finally:
-        torch.set_num_threads(before)
-    return out, snaps, result
+def ring_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return snapshot_run(tmp_path_factory, "lectures_ring", ring_data(), ring_config())
 
 
 def test_snapshot_steps_go_from_the_start_to_the_end_log_spaced() -> None:

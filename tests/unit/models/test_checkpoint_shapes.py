@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import torch
 from tiny_training import tiny_config as tiny
-from tiny_training import tiny_images
 
 from ganforge.models import (
     GeneratorSpec,
@@ -159,11 +158,6 @@ def test_a_discriminator_of_the_wrong_shape_is_one_line(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------- a damaged resumable checkpoint
-@pytest.fixture(scope="module")
-def images() -> tuple[torch.Tensor, torch.Tensor]:
-    return tiny_images()
-
-
 @pytest.fixture(scope="module")
 def resumable(images, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A checkpoint of tiny() at step 4 of 6: as it is, a rerun resumes from it."""

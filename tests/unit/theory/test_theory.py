@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 from scipy import integrate, stats
+from tiny_training import one_d_config
 
-from ganforge.config import TrainConfig
 from ganforge.data.toy import gaussian_1d
 from ganforge.losses import LOG4, value_function
 from ganforge.training import fit
@@ -65,35 +65,12 @@ def test_at_the_global_optimum_d_is_one_half_and_v_is_minus_log4() -> None:
     assert jsd(P_DATA, P_DATA) == pytest.approx(0.0, abs=1e-9)
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.slow
 def test_minimax_training_on_gaussian_1d_reaches_the_equilibrium(one_thread) -> None:
     """The saturating minimax game with the paper's MLP G / maxout D, on N(4, 0.5^2)."""
     mean, std = 4.0, 0.5
     data = torch.from_numpy(gaussian_1d(4000, mean, std, seed=0).points)
-    config = TrainConfig(
-        model="mlp",
-        loss="minimax",
-        nz=4,
-        ngf=32,
-        ndf=32,
-        maxout_pieces=5,
-        dropout=0.2,
-        lr_g=1e-3,
-        lr_d=1e-3,
-        batch_size=128,
-        max_steps=1500,
-        ema_decay=None,
-        device="cpu",
-        log_every=100,
-    )
+    config = one_d_config(log_every=100)
     result = fit(config, data, seed=0)
     g, d = result.generator.eval(), result.discriminator.eval()
     n = 20000

@@ -25,23 +25,12 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        from ganforge.config import TrainConfig
+        from tiny_training import tiny_config, tiny_images
+
         from ganforge.training import current_context, fit
 
-        gen = torch.Generator().manual_seed(0)
-        data = torch.randint(0, 256, (96, 1, 16, 16), dtype=torch.uint8, generator=gen)
-        config = TrainConfig(
-            nz=8,
-            ngf=4,
-            ndf=4,
-            batch_size=8,
-            max_steps=5,
-            device="cpu",
-            log_every=2,
-            checkpoint_every=3,
-            ema_decay=0.9,
-            num_sample_images=4,
-        )
+        data, _ = tiny_images(96)
+        config = tiny_config(batch_size=8, max_steps=5, checkpoint_every=3, num_sample_images=4)
         ctx = current_context()
         result = fit(config, data, seed=0, dist=ctx, checkpoint_dir=Path(out) / "ckpt")
         state = {

@@ -43,13 +43,6 @@ def tiny(**overrides) -> TrainConfig:
     return tiny_config(**({"max_steps": 10} | overrides))
 
 
-@pytest.fixture(scope="module")
-def images() -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (160, 1, 16, 16), dtype=torch.uint8, generator=gen)
-    return x, torch.arange(160) % 4
-
-
 class Scripted(SelectionMeasure):
     """A validation score read off `CURVE` at the trainer's step."""
 

@@ -12,13 +12,7 @@ from ganforge.training import step as step_module
 from ganforge.training.augment import cutout, diff_augment, translation
 from ganforge.training.step import r1_penalty
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----------------------------------------------------------------------------- R1

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_training import tiny_config, tiny_images
+from tiny_training import Kill, tiny_config
 
 from ganforge.io import atomic_path, torch_save, write_json
 from ganforge.training import LAST_CHECKPOINT, Callback, HistoryCSV, SampleGrid, fit
@@ -26,22 +26,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 # 4 batches of 40 an epoch: 3 epochs (grids) in 12 steps, a log row and a checkpoint every 2.
 FINISHED = {"max_steps": 12, "batch_size": 40}
 CHANGED = {"max_steps": 12, "batch_size": 40, "lr_g": 1e-3}
-
-
-@pytest.fixture(scope="module")
-def images() -> tuple[torch.Tensor, torch.Tensor]:
-    return tiny_images()
-
-
-class Kill(Callback):
-    """A SIGTERM at step `at` (the stage raises a KeyboardInterrupt subclass for it)."""
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def on_step_end(self, trainer) -> None:
-        if trainer.step == self.at:
-            raise KeyboardInterrupt
 
 
 def _train(images, root: Path, options: dict, *extra: Callback):

@@ -100,15 +100,6 @@ def test_evaluate_toy_states_the_rule_and_the_shares(dataset: str, keep: int) ->
     assert shares[:keep].mean() == pytest.approx(len(centres) / keep, rel=0.03)
 
 
-@pytest.fixture
-def one_thread():
-    # Tiny MLPs run fastest on one thread; the machine's other threads stay free.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.slow
 def test_short_training_puts_mass_on_every_ring_mode(one_thread) -> None:
     """3000 steps of the ring/grid configuration at widths 64 (a few seconds on a quiet CPU).

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_training import Kill
 from tiny_training import tiny_config as tiny
-from tiny_training import tiny_images
 
 from ganforge.training import (
     LAST_CHECKPOINT,
@@ -22,12 +22,6 @@ from ganforge.training import (
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def images() -> tuple[torch.Tensor, torch.Tensor]:
-    """160 uint8 16x16 'images' with 4 classes: enough for a few batches."""
-    return tiny_images()
 
 
 def assert_same_state(a: dict, b: dict) -> None:
@@ -44,17 +38,6 @@ def test_seeded_runs_are_identical(images) -> None:
     assert_same_state(a.generator.state_dict(), b.generator.state_dict())
     assert not torch.equal(a.generator.net[0].weight, c.generator.net[0].weight)
     assert a.step == 6 and [r["step"] for r in a.history] == [2, 4, 6]
-
-
-class Kill(Callback):
-    """Stops the run abruptly after `at` steps, as a SIGKILL would (no final checkpoint)."""
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def on_step_end(self, trainer) -> None:
-        if trainer.step == self.at:
-            raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize(
