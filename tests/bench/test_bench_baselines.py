@@ -81,7 +81,7 @@ def test_baselines_score_with_the_stages_evaluators(workspace: Path, one_thread:
     what the train stage's own validation monitor gives the same mixture."""
     from ganforge.classifier import load_classifier
     from ganforge.data import load_meta, load_split
-    from pipeline import train
+    from pipeline import train_inputs
     from pipeline.params import load_params
 
     rows = baselines.gmm_baselines(components=(2, 4), pca_dim=8)
@@ -100,7 +100,7 @@ def test_baselines_score_with_the_stages_evaluators(workspace: Path, one_thread:
     meta = load_meta(Path("data/prepared"))
     labels = load_split(Path("data/prepared"), "train").labels
     config = baselines.train_config(params, meta)
-    monitor = train._quality_monitor(params, config, meta, labels, "cpu")
+    monitor = train_inputs.quality_monitor(params, config, meta, labels, "cpu")
     assert monitor is not None
     images = load_split(Path("data/prepared"), "train", mmap=False).data
     gen = baselines.fit_gmm(images, 4, pca_dim=8, seed=params.seed)

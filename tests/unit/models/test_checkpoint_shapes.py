@@ -7,10 +7,11 @@ warning, and the next rerun does not fail on it again (issue #20).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +164,8 @@ def resumable(images, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any
     """A checkpoint of tiny() at step 4 of 6: as it is, a rerun resumes from it."""
     folder = tmp_path_factory.mktemp("resumable")
     x, y = images
-    fit(tiny(), x, y, checkpoint_dir=folder, stop_after=4)
+    with _one_thread():  # as the tests run (module fixtures are made before `one_thread`)
+        fit(tiny(), x, y, checkpoint_dir=folder, stop_after=4)
     return torch.load(folder / LAST_CHECKPOINT, weights_only=True)
 
 
@@ -171,7 +173,18 @@ def resumable(images, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any
 def fresh(images) -> dict[str, torch.Tensor]:
     """G's weights after an uninterrupted run from scratch (no checkpoint)."""
     x, y = images
-    return fit(tiny(), x, y).generator.state_dict()
+    with _one_thread():  # the tests' thread count: another one sums in another order
+        return fit(tiny(), x, y).generator.state_dict()
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _opt_state(key: str, value: Any) -> Callable[[dict], Any]:
