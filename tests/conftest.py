@@ -45,6 +45,12 @@ def prepared_ring(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _prepare(tmp_path_factory, "ring", dataset="ring_2d", num_points=2000)
 
 
+@pytest.fixture(scope="session")
+def prepared_gaussian(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 1-D Gaussian N(4, 0.5²), 2000 points."""
+    return _prepare(tmp_path_factory, "gauss", dataset="gaussian_1d", num_points=2000)
+
+
 @pytest.fixture(scope="module")
 def images() -> tuple[torch.Tensor, torch.Tensor]:
     """`tiny_training.tiny_images()`: 160 uint8 16×16 noise images, 4 classes, once a module."""

@@ -210,16 +210,6 @@ def test_evaluate_stage_stops_with_clear_messages(
     assert "evaluate.inception_weights" in str(err.value) and "curl -LO" in str(err.value)
 
 
-@pytest.fixture(scope="module")
-def prepared_gaussian(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ganforge.config import PrepareConfig
-    from ganforge.data import prepare_dataset
-
-    out = tmp_path_factory.mktemp("gauss") / "prepared"
-    prepare_dataset(PrepareConfig(dataset="gaussian_1d", num_points=2000), seed=0, out_dir=out)
-    return out
-
-
 def test_toy_measures_of_the_optimal_gan_on_the_1d_gaussian(prepared_gaussian: Path) -> None:
     from ganforge.metrics import evaluate_toy
 
