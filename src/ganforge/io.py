@@ -10,14 +10,16 @@ ends in one error that names the file: `OSError(errno.ENOSPC, "No space left on 
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
 import json
+import math
 import os
 import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,24 @@ def write_json(path: str | os.PathLike[str], data: Any) -> None:
     """Write `data` as pretty JSON, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_csv(
+    path: str | os.PathLike[str], columns: Sequence[str], rows: Iterable[Mapping[str, Any]]
+) -> None:
+    """`rows` under the header `columns`, atomically: a cell a row lacks is empty, floats have 6
+    significant digits and NaN is empty (DVC's plots then draw no point there)."""
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv_cell(row.get(k)) for k in columns})
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6g}"
+    return value
 
 
 def torch_save(obj: Any, path: str | os.PathLike[str]) -> None:

@@ -7,8 +7,6 @@ not define keeps its header and no rows, and a figure that is not defined is not
 
 from __future__ import annotations
 
-import csv
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganforge.io import atomic_path
+from ganforge.io import write_csv
 from ganforge.lectures.figures import (
     DensityPanel,
     SurfacePanel,
@@ -89,18 +87,3 @@ def panel_state(panel: DensityPanel | SurfacePanel) -> dict[str, Any]:
 def panel_arrays(state: Mapping[str, Any]) -> dict[str, Any]:
     """A panel's fields back from `panel_state` (tensors to numpy arrays)."""
     return {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in state.items()}
-
-
-def write_csv(path: Path, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
-    """`rows` under the header `columns` (floats to 6 significant digits, NaN as empty)."""
-    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _fmt(row.get(k)) for k in columns})
-
-
-def _fmt(value: Any) -> Any:
-    if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.6g}"
-    return value

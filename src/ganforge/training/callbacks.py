@@ -8,7 +8,6 @@ and grids as they were.
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
@@ -24,6 +23,7 @@ from ganforge.io import (
     remove_stale_staging,
     staging_folder,
     swap_in,
+    write_csv,
 )
 from ganforge.plots import plot_points
 from ganforge.training.trainer import Callback, GANTrainer, TrainResult
@@ -63,17 +63,7 @@ def write_history_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
     columns = HISTORY_COLUMNS + tuple(
         c for c in QUALITY_COLUMNS if c == "fid_val" or any(c in r for r in rows)
     )
-    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _fmt(row.get(k)) for k in columns})
-
-
-def _fmt(value: Any) -> Any:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return value
+    write_csv(path, columns, rows)
 
 
 class HistoryCSV(Callback):
