@@ -30,6 +30,8 @@ from typing import Any
 
 import torch
 import yaml
+from quality import BenchError
+from quality import _stage as run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,16 +120,10 @@ def train_in(tree: Path) -> None:
         MLFLOW_TRACKING_URI=f"sqlite:///{tree / 'mlflow.db'}",
     )
     for stage in ("prepare", "train"):
-        done = subprocess.run(
-            [sys.executable, "-m", f"pipeline.{stage}"],
-            cwd=tree,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
-            raise SystemExit(f"{tree.name}: {stage} failed:\n" + "\n".join(tail))
+        try:
+            run_stage(stage, tree, env)  # bench/quality.py's: one stage in a subprocess
+        except BenchError as err:
+            raise SystemExit(f"{tree.name}: {err}") from None
 
 
 def weights_hash(path: Path) -> dict[str, str]:
