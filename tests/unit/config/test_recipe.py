@@ -8,12 +8,14 @@ from ganforge.config import TrainConfig
 from ganforge.recipe import (
     RECIPE_KEYS,
     RECIPES,
+    WIDE_MIN_TRAIN,
     DataFacts,
     resolve_recipe,
     training_steps,
 )
 
 DIGITS = DataFacts((1, 32, 32), 1257, 10)
+MNIST_5K = DataFacts((1, 32, 32), 3600, 10)
 RGB_FOLDER = DataFacts((3, 64, 64), 1800, 0)
 RING = DataFacts((2,), 14000, 8)
 LINE = DataFacts((1,), 14000, 0)
@@ -34,6 +36,10 @@ def test_every_recipe_is_a_valid_configuration_of_the_recipe_keys() -> None:
         (DIGITS, {"labels": "conditional"}, "dcgan", "dcgan", "conditional"),
         (DIGITS, {"pack": 2}, "dcgan_label_free", "dcgan", "none"),
         (RGB_FOLDER, {}, "dcgan_label_free", "dcgan", "none"),
+        (MNIST_5K, {}, "dcgan_wide", "dcgan", "latent"),
+        (MNIST_5K, {"labels": "conditional"}, "dcgan_wide", "dcgan", "conditional"),
+        (MNIST_5K, {"labels": "none"}, "dcgan_label_free", "dcgan", "none"),
+        (MNIST_5K, {"model": "mlp"}, "mlp_images", "mlp", "none"),
         (RING, {}, "mlp_points_2d", "mlp", "none"),
         (LINE, {}, "mlp_points_1d", "mlp", "none"),
     ],
@@ -123,3 +129,12 @@ def test_label_free_dcgan_trains_longer_with_a_longer_average() -> None:
     # the nets and the optimiser are the labelled recipe's: only length and EMA differ
     differ = {k for k in RECIPES["dcgan"] if RECIPES["dcgan"][k] != RECIPES["dcgan_label_free"][k]}
     assert differ == {"kimg", "ema_decay"}
+
+
+def test_the_wide_dcgan_starts_at_its_training_size_and_changes_nets_and_optimiser() -> None:
+    assert resolve_recipe({}, DataFacts((1, 32, 32), WIDE_MIN_TRAIN - 1, 10)).name == "dcgan"
+    assert resolve_recipe({}, DataFacts((1, 32, 32), WIDE_MIN_TRAIN, 10)).name == "dcgan_wide"
+    wide = resolve_recipe({}, MNIST_5K).config
+    assert wide.ngf > RECIPES["dcgan"]["ngf"] and wide.ndf > RECIPES["dcgan"]["ndf"]
+    differ = {k for k in RECIPES["dcgan"] if RECIPES["dcgan"][k] != RECIPES["dcgan_wide"][k]}
+    assert differ == {"ngf", "ndf", "lr_g", "lr_d", "ema_decay"}
