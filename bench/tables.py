@@ -228,7 +228,7 @@ def render_results_page(runs: list[Run]) -> str:
     for run in variants:
         for name, group_rows in group(run.rows).items():
             parts.append(
-                f"#### `{name}` with `--set {_sets(run.overrides)}` (earlier run)\n\n"
+                f"#### `{name}` with `--set {_sets(run.overrides)}`\n\n"
                 f"Rows in `{run.file}`.\n\n{seed_table(group_rows)}"
             )
     return "\n\n".join(parts) if parts else "No results in bench/results yet."

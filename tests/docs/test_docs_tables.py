@@ -132,7 +132,7 @@ def test_rendering_of_a_synthetic_results_folder(tmp_path: Path) -> None:
     assert "| 1 | 3.00 | - | 7/8 |" in page
     assert "| 2 | FAILED: train failed | - | - |" in page
     assert "| mean | 2.00 | - | - |" in page
-    assert "#### `digits_dcgan` with `--set x.y=1` (earlier run)" in page
+    assert "#### `digits_dcgan` with `--set x.y=1`\n" in page
     assert "Rows in `bench/results/c.json`." in page
 
 
