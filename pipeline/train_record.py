@@ -98,7 +98,7 @@ def record(
         # the lectures' snapshots' own wall time, this session (bench/quality.py: its share)
         "lectures_seconds": round(lectures.seconds, 2) if lectures is not None else None,
         "budget": result.budget,
-        "recipe": {"name": recipe.name, "reasons": recipe.reasons},
+        "recipe": {"name": recipe.name, "why": recipe.why, "reasons": recipe.reasons},
         "train_config": train_config,
         **kept,
         "warnings": warnings + (monitor.warnings if monitor else []),

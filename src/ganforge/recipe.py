@@ -174,11 +174,13 @@ class Recipe:
     name: str
     config: TrainConfig
     reasons: dict[str, str]
+    why: str = ""  # why this recipe fits the data and the model
 
     def summary(self) -> str:
-        """One line: the recipe and the keys it chose."""
+        """One line: the recipe, why it was picked, and the keys it chose."""
         chosen = ", ".join(f"{k} {_show(getattr(self.config, k))}" for k in sorted(self.reasons))
-        return f"recipe {self.name}: {chosen}" if chosen else f"recipe {self.name}: all keys set"
+        head = f"recipe {self.name} ({self.why})" if self.why else f"recipe {self.name}"
+        return f"{head}: {chosen}" if chosen else f"{head}: all keys set"
 
 
 def resolve_recipe(request: Mapping[str, Any], facts: DataFacts) -> Recipe:
@@ -201,7 +203,7 @@ def resolve_recipe(request: Mapping[str, Any], facts: DataFacts) -> Recipe:
     labels = wanted.get("labels", AUTO)
     if labels == AUTO:
         labels, reasons["labels"] = auto_labels(facts, model, wanted.get("pack", 1))
-    name = _recipe_name(facts, model, labels)
+    name, why = _recipe_name(facts, model, labels)
     chosen: dict[str, Any] = {"model": model, "labels": labels}
     for key, value in RECIPES[name].items():
         if auto(key):
@@ -218,7 +220,7 @@ def resolve_recipe(request: Mapping[str, Any], facts: DataFacts) -> Recipe:
         config = TrainConfig.model_validate({**wanted, **chosen})
     except ValidationError as err:
         raise ValueError(plain_errors(err)) from None
-    return Recipe(name, config, reasons)
+    return Recipe(name, config, reasons, why)
 
 
 def auto_labels(facts: DataFacts, model: str, pack: int = 1) -> tuple[Labels, str]:
@@ -234,14 +236,21 @@ def auto_labels(facts: DataFacts, model: str, pack: int = 1) -> tuple[Labels, st
     return "latent", "labelled images: D reads the label, G draws its class from z"
 
 
-def _recipe_name(facts: DataFacts, model: str, labels: str) -> str:
+def _recipe_name(facts: DataFacts, model: str, labels: str) -> tuple[str, str]:
+    """The recipe of RECIPES for these data and this model, and why."""
     if model == "dcgan":
         if labels == "none":
-            return "dcgan_label_free"
-        return "dcgan_wide" if facts.num_train >= WIDE_MIN_TRAIN else "dcgan"
+            return "dcgan_label_free", "dcgan without labels"
+        if facts.num_train >= WIDE_MIN_TRAIN:
+            why = f"{facts.num_train} training images, at least {WIDE_MIN_TRAIN}"
+            return "dcgan_wide", f"dcgan with labels, {why}"
+        why = f"{facts.num_train} training images, fewer than {WIDE_MIN_TRAIN}"
+        return "dcgan", f"dcgan with labels, {why}"
     if facts.is_image:
-        return "mlp_images"
-    return "mlp_points_1d" if facts.sample_shape == (1,) else "mlp_points_2d"
+        return "mlp_images", "mlp on images"
+    if facts.sample_shape == (1,):
+        return "mlp_points_1d", "mlp on 1-D points"
+    return "mlp_points_2d", "mlp on 2-D points"
 
 
 def training_steps(

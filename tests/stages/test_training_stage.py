@@ -90,6 +90,7 @@ def test_train_stage_writes_its_outs(workspace: Path) -> None:
     reasons = metrics["recipe"]["reasons"]
     assert reasons["labels"].startswith("labelled images") and reasons["lr_g"] == "recipe dcgan"
     assert "ngf" not in reasons  # set in params.yaml: the user's value wins
+    assert metrics["recipe"]["why"].startswith("dcgan with labels")
     assert metrics["train_config"]["labels"] == "latent" and metrics["train_config"]["ngf"] == 8
 
     import mlflow

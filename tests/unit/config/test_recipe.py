@@ -92,7 +92,10 @@ def test_an_impossible_combination_is_one_sentence() -> None:
 
 def test_the_summary_names_the_recipe_and_what_it_chose() -> None:
     line = resolve_recipe({"ngf": 48}, DIGITS).summary()
-    assert line.startswith("recipe dcgan: ") and "ndf 32" in line and "ngf" not in line
+    assert line.startswith(
+        "recipe dcgan (dcgan with labels, 1257 training images, fewer than 3000): "
+    )
+    assert "ndf 32" in line and "ngf" not in line
 
 
 def test_facts_come_from_prepare_s_meta() -> None:
@@ -133,7 +136,8 @@ def test_label_free_dcgan_trains_longer_with_a_longer_average() -> None:
 
 def test_the_wide_dcgan_starts_at_its_training_size_and_changes_nets_and_optimiser() -> None:
     assert resolve_recipe({}, DataFacts((1, 32, 32), WIDE_MIN_TRAIN - 1, 10)).name == "dcgan"
-    assert resolve_recipe({}, DataFacts((1, 32, 32), WIDE_MIN_TRAIN, 10)).name == "dcgan_wide"
+    at_size = resolve_recipe({}, DataFacts((1, 32, 32), WIDE_MIN_TRAIN, 10))
+    assert at_size.name == "dcgan_wide" and f"at least {WIDE_MIN_TRAIN}" in at_size.why
     wide = resolve_recipe({}, MNIST_5K).config
     assert wide.ngf > RECIPES["dcgan"]["ngf"] and wide.ndf > RECIPES["dcgan"]["ndf"]
     differ = {k for k in RECIPES["dcgan"] if RECIPES["dcgan"][k] != RECIPES["dcgan_wide"][k]}
