@@ -37,7 +37,7 @@ from pipeline.params import load_params
 from pipeline.stage import StageError, setup_logging, stage_main
 from pipeline.tracking import mlflow_run
 from pipeline.train_callbacks import MlflowLogger, ProgressBar, progress_columns
-from pipeline.train_inputs import quality_monitor, read_inputs
+from pipeline.train_inputs import TrainInputs, quality_monitor, read_inputs
 from pipeline.train_record import log_inputs, record, run_name
 
 
@@ -45,13 +45,15 @@ from pipeline.train_record import log_inputs, record, run_name
 def main() -> None:
     setup_logging()
     params = load_params()
-    recipe, meta, data, labels, spec = read_inputs(params)
+    inputs = read_inputs(params)
+    recipe, meta, spec = inputs.recipe, inputs.meta, inputs.spec
     config = recipe.config
     try:  # before DDP: a CUDA request on a CPU-only machine must say exactly that
         device = resolve_device(config.device)
     except ValueError as err:
         raise StageError(f"train.device = {config.device!r}: {err}") from None
-    monitor = quality_monitor(params, config, meta, labels, device)
+    # The monitor's class prior is the data's: it watches the classes of real data.
+    monitor = quality_monitor(params, config, meta, inputs.data_labels, device)
     try:
         dist = init_distributed(use_cuda=device.type == "cuda")
     except (RuntimeError, ValueError) as err:
@@ -59,7 +61,7 @@ def main() -> None:
     if not dist.is_main:  # trains its shard; rank 0 alone logs and writes
         logging.getLogger("ganforge").setLevel(logging.WARNING)
         try:
-            _fit(params, config, data, labels, spec, meta, monitor, dist)
+            _fit(params, config, inputs, monitor, dist)
         finally:
             cleanup_distributed()
         return
@@ -67,7 +69,7 @@ def main() -> None:
     name = run_name(params, config, meta, spec.arch)
     with mlflow_run("train", params.mlflow.experiment, name) as run:
         log_inputs(params, recipe, meta)
-        result, warnings, staged = _fit(params, config, data, labels, spec, meta, monitor, dist)
+        result, warnings, staged = _fit(params, config, inputs, monitor, dist)
         lectures = staged[-1]  # what drawing the lectures' pictures cost this run
         record(result, spec, run.info.run_id, params, recipe, meta, monitor, warnings, lectures)
         for out in staged:  # the history and grids of the saved model, not before it
@@ -76,8 +78,8 @@ def main() -> None:
 
 
 def _fit(
-    params: Any, config: Any, data: Any, labels: Any, spec: Any, meta: dict[str, Any],
-    monitor: QualityMonitor | None, dist: DistContext,
+    params: Any, config: Any, inputs: TrainInputs, monitor: QualityMonitor | None,
+    dist: DistContext,
 ) -> tuple[TrainResult, list[str], tuple[HistoryCSV, SampleGrid, LectureSnapshots]]:  # fmt: skip
     """`fit` with the stage's callbacks: its result, the health monitor's warnings, and the
     history, grids and lecture pictures it staged (to commit once the model is saved)."""
@@ -85,7 +87,8 @@ def _fit(
     history, health = HistoryCSV(paths.HISTORY_CSV, defer_commit=True), HealthMonitor()
     val = load_split(paths.PREPARED_DIR, "val")  # V(D, G) on held-out data, not a train batch
     lectures = LectureSnapshots(
-        paths.LECTURES_DIR, meta, held_out=val.data, held_out_labels=val.labels,
+        paths.LECTURES_DIR, inputs.meta, held_out=val.data,
+        held_out_labels=inputs.held_out_labels(val),
         seed=params.seed + 4, defer_commit=True,
     )  # fmt: skip
     with Progress(*progress_columns(), disable=not dist.is_main) as progress:
@@ -96,9 +99,9 @@ def _fit(
         callbacks += [MlflowLogger(grids)] if dist.is_main else []
         try:
             result = fit(
-                config, data, labels, spec=spec, seed=params.seed,
+                config, inputs.data, inputs.labels, spec=inputs.spec, seed=params.seed,
                 checkpoint_dir=paths.CHECKPOINT_DIR, callbacks=callbacks,
-                dataset_hash=meta.get("content_hash"), dist=dist,
+                dataset_hash=inputs.meta.get("content_hash"), dist=dist,
             )  # fmt: skip
         except (NonFiniteLossError, ValueError) as err:
             raise StageError(f"train: {err}") from None

@@ -1,36 +1,67 @@
-"""What the train stage reads before it trains: the resolved recipe, the prepared data, the
-generator spec, and the validation monitor that fits the data (`monitor_for`)."""
+"""What the train stage reads before it trains: the resolved recipe, the prepared data and the
+labels it trains with, the generator spec, and the validation monitor that fits the data
+(`monitor_for`)."""
 
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from ganforge.classifier import NoClassifierError, load_classifier
 from ganforge.data import DataError, load_meta, load_split
 from ganforge.recipe import DataFacts
 from ganforge.training import QualityMonitor, make_spec
+from ganforge.training.clusters import Clusters
 from ganforge.training.quality import monitor_for, needs_feature_net
 from pipeline import paths
 from pipeline.stage import StageError, require_upstream
 
 
-def read_inputs(params: Any) -> tuple[Any, dict[str, Any], Any, Any, Any]:
-    """(recipe, meta, training data, labels or None, generator spec) from data/prepared."""
+@dataclass(frozen=True)
+class TrainInputs:
+    """What the train stage trains on: the resolved recipe, data/prepared's meta, the training
+    data, the labels G and D are trained with (the data's, or their k-means `clusters` with
+    train.clusters), the data's own labels (None when unlabelled) and the generator spec."""
+
+    recipe: Any
+    meta: dict[str, Any]
+    data: Any
+    labels: Any
+    data_labels: Any
+    spec: Any
+    clusters: Clusters | None = None
+
+    def held_out_labels(self, split: Any) -> Any:
+        """The labels of a held-out split as D reads them: the data's, or their clusters."""
+        return self.clusters.assign(split.data) if self.clusters is not None else split.labels
+
+
+def read_inputs(params: Any) -> TrainInputs:
+    """The train stage's inputs (`TrainInputs`) from data/prepared and params.yaml."""
     require_upstream(paths.PREPARED_DIR)
+    log = logging.getLogger("ganforge")
     try:
         meta = load_meta(paths.PREPARED_DIR)
         recipe = params.train.resolve(DataFacts.from_meta(meta))
-        logging.getLogger("ganforge").info("train: %s", recipe.summary())
+        log.info("train: %s", recipe.summary())
         train = load_split(paths.PREPARED_DIR, "train")
-        labels = train.labels if len(train) and int(train.labels.min()) >= 0 else None
-        classes = meta.get("classes") or ()
-        spec = make_spec(
-            recipe.config, train.data.shape[1:], meta.get("num_classes") or 0, classes, labels
-        )
+        data_labels = train.labels if len(train) and int(train.labels.min()) >= 0 else None
+        labels, num_classes = data_labels, meta.get("num_classes") or 0
+        classes, clusters = meta.get("classes") or (), None
+        if k := recipe.config.clusters:
+            start = time.perf_counter()
+            clusters = Clusters(train.data, k, params.seed)
+            labels, num_classes, classes = clusters.labels, k, clusters.names
+            log.info(
+                "train: D reads %d k-means clusters of the training data (%.1f s)",
+                k, time.perf_counter() - start,
+            )  # fmt: skip
+        spec = make_spec(recipe.config, train.data.shape[1:], num_classes, classes, labels)
     except (DataError, ValueError) as err:
         raise StageError(f"train: {err}") from None
-    return recipe, meta, train.data, labels, spec
+    return TrainInputs(recipe, meta, train.data, labels, data_labels, spec, clusters)
 
 
 def quality_monitor(

@@ -168,6 +168,10 @@ class TrainConfig(Options, ArchOptions):
     # saved resolved with the generator; dcgan / mlp force one.
     model: Literal["auto", "dcgan", "mlp"] = "auto"
     labels: Labels = "none"
+    # With labels: none, D reads each training sample's k-means cluster instead of a label and
+    # G draws its cluster from z, as with labels: latent (`ganforge.training.clusters`): no
+    # label of the data is used. 0: off, a plain unconditional GAN.
+    clusters: int = Field(0, ge=0)
     loss: Literal["non_saturating", "minimax", "hinge"] = "non_saturating"
     d_steps: int = Field(1, ge=1)
     optimizer: Literal["adam", "sgd"] = "adam"
@@ -232,6 +236,21 @@ class TrainConfig(Options, ArchOptions):
             raise ValueError(
                 f"batch_size = {self.batch_size} is not a multiple of pack = {self.pack}: "
                 "PacGAN stacks `pack` samples per D input; pick a batch size divisible by it"
+            )
+        if self.clusters == 1:
+            raise ValueError(
+                "clusters = 1 conditions on nothing: set it to 0 (off) or at least 2"
+            )
+        if self.clusters and self.labels != "none":
+            raise ValueError(
+                f"clusters = {self.clusters} conditions on k-means clusters instead of the "
+                f"data's labels, but labels: {self.labels} asks for the labels: set clusters: 0 "
+                "or labels: none"
+            )
+        if self.pack > 1 and self.clusters:
+            raise ValueError(
+                f"pack = {self.pack} is implemented for unconditional discriminators only, "
+                f"clusters = {self.clusters} trains a conditional one: set pack: 1 or clusters: 0"
             )
         if self.pack > 1 and self.labels in ("conditional", "latent"):
             raise ValueError(

@@ -24,7 +24,9 @@ def make_spec(
     """The architecture `config` asks for, on data of `sample_shape` with `num_classes`.
 
     `labels` (the training labels) give a latent-class generator its class prior; without
-    them `labels: auto` means none.
+    them `labels: auto` means none. With `config.clusters`, `labels` are the training data's
+    clusters (`Clusters.labels`), and `num_classes` and `class_names` theirs: G draws its
+    cluster from z as a latent class.
     """
     has_labels = (
         num_classes >= 2 and labels is not None and labels.numel() > 0 and bool((labels >= 0).all())
@@ -32,7 +34,14 @@ def make_spec(
     shape = tuple(int(s) for s in sample_shape)
     arch_name = resolve_arch(config.model, shape)
     use = config.labels
-    if use == "auto":
+    if config.clusters:
+        if num_classes != config.clusters or labels is None or len(labels) == 0:
+            raise ValueError(
+                f"train.clusters = {config.clusters}: pass the training data's clusters "
+                "(ganforge.training.clusters.Clusters) as the labels"
+            )
+        use = "latent"
+    elif use == "auto":
         use, _ = auto_labels(
             DataFacts(shape, 0, num_classes if has_labels else 0), arch_name, config.pack
         )

@@ -23,6 +23,7 @@ from ganforge.recipe import training_steps
 from ganforge.training.amp import precision_for
 from ganforge.training.architecture import make_spec
 from ganforge.training.checkpoint import Checkpointing
+from ganforge.training.clusters import Clusters
 from ganforge.training.device_policy import choose_device_settings, log_choices
 from ganforge.training.distributed import DistContext, current_context
 from ganforge.training.ema import EMA
@@ -313,10 +314,15 @@ def fit(
 ) -> TrainResult:
     """Train a GAN on `data` (uint8 images [N, C, H, W] or float points [N, D]).
 
+    With `config.clusters` and no `spec`, the labels are the k-means clusters of `data`
+    (`Clusters`); a caller that passes a spec passes the clusters it was made with.
     With `checkpoint_dir`, training resumes from its `last.pt` when that checkpoint belongs to
     this run (same model, optimizer, seed and data) and writes checkpoints there.
     """
     if spec is None:
+        if config.clusters:  # D reads the data's clusters in place of labels
+            clusters = Clusters(data, config.clusters, seed)
+            labels, class_names = clusters.labels, clusters.names
         num_classes = int(labels.max()) + 1 if labels is not None and labels.numel() else 0
         spec = make_spec(config, data.shape[1:], num_classes, class_names, labels)
     trainer = GANTrainer(

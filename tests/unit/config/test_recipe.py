@@ -54,8 +54,11 @@ def test_auto_picks_the_recipe_of_the_data_and_the_model(
         labels,
     )
     for key, value in RECIPES[recipe].items():
-        if key not in ("augment", "mode_seeking"):
+        if key not in ("augment", "mode_seeking", "clusters"):
             assert getattr(resolved.config, key) == value, key
+    # without labels the DCGAN reads clusters, unless PacGAN's unconditional D is asked for
+    clustered = recipe == "dcgan_label_free" and "pack" not in request_
+    assert resolved.config.clusters == (RECIPES[recipe]["clusters"] if clustered else 0)
     # every key auto chose says why; the keys the user set are not in the reasons
     assert set(resolved.reasons) >= set(RECIPES[recipe]) - {"augment"} - set(request_)
     assert not set(request_) & set(resolved.reasons)
@@ -72,7 +75,9 @@ def test_a_left_out_recipe_key_means_auto_and_a_set_one_wins() -> None:
 def test_mode_seeking_follows_the_label_use() -> None:
     assert resolve_recipe({}, DIGITS).config.mode_seeking > 0  # latent: classes to keep apart
     assert resolve_recipe({"labels": "conditional"}, DIGITS).config.mode_seeking > 0
-    assert resolve_recipe({"labels": "none"}, DIGITS).config.mode_seeking == 0
+    assert resolve_recipe({"labels": "none"}, DIGITS).config.mode_seeking > 0  # clusters
+    assert resolve_recipe({"labels": "none", "clusters": 0}, DIGITS).config.mode_seeking == 0
+    assert resolve_recipe({"model": "mlp"}, DIGITS).config.mode_seeking == 0
     assert (
         resolve_recipe({"labels": "latent", "mode_seeking": 0.0}, DIGITS).config.mode_seeking == 0
     )
@@ -125,13 +130,30 @@ def test_epochs_win_over_kimg_and_max_steps_over_both() -> None:
     assert training_steps(capped, 9) == (5, "max_steps 5")
 
 
-def test_label_free_dcgan_trains_longer_with_a_longer_average() -> None:
+def test_label_free_dcgan_reads_clusters_where_the_labelled_one_reads_labels() -> None:
     labelled, free = resolve_recipe({}, DIGITS), resolve_recipe({"labels": "none"}, DIGITS)
-    assert free.name == "dcgan_label_free" and free.config.kimg > labelled.config.kimg
-    assert free.config.ema_decay > labelled.config.ema_decay
-    # the nets and the optimiser are the labelled recipe's: only length and EMA differ
+    assert free.name == "dcgan_label_free" and free.config.labels == "none"
+    assert free.config.clusters >= 2 and labelled.config.clusters == 0
+    # the nets, optimiser and length are the labelled recipe's: only the clusters differ
     differ = {k for k in RECIPES["dcgan"] if RECIPES["dcgan"][k] != RECIPES["dcgan_label_free"][k]}
-    assert differ == {"kimg", "ema_decay"}
+    assert differ == {"clusters"}
+    assert "cluster" in free.reasons["mode_seeking"]
+
+
+def test_clusters_set_by_the_user_turn_auto_labels_off() -> None:
+    resolved = resolve_recipe({"clusters": 20}, DIGITS)
+    assert (resolved.name, resolved.config.labels, resolved.config.clusters) == (
+        "dcgan_label_free",
+        "none",
+        20,
+    )
+    assert "clusters = 20" in resolved.reasons["labels"]
+    with pytest.raises(ValueError, match="clusters = 20 conditions on k-means clusters"):
+        resolve_recipe({"clusters": 20, "labels": "latent"}, DIGITS)
+    with pytest.raises(ValueError, match="pack = 2 is implemented for unconditional"):
+        resolve_recipe({"clusters": 20, "pack": 2}, DIGITS)
+    with pytest.raises(ValueError, match="clusters = 1 conditions on nothing"):
+        resolve_recipe({"clusters": 1}, DIGITS)
 
 
 def test_the_wide_dcgan_starts_at_its_training_size_and_changes_nets_and_optimiser() -> None:
