@@ -238,9 +238,7 @@ class TrainConfig(Options, ArchOptions):
                 "PacGAN stacks `pack` samples per D input; pick a batch size divisible by it"
             )
         if self.clusters == 1:
-            raise ValueError(
-                "clusters = 1 conditions on nothing: set it to 0 (off) or at least 2"
-            )
+            raise ValueError("clusters = 1 conditions on nothing: set it to 0 (off) or at least 2")
         if self.clusters and self.labels != "none":
             raise ValueError(
                 f"clusters = {self.clusters} conditions on k-means clusters instead of the "

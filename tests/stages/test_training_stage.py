@@ -116,6 +116,48 @@ def test_train_stage_writes_its_outs(workspace: Path) -> None:
     assert again["resumed_from_step"] == 20 and again["steps"] == 20
 
 
+def test_train_stage_without_labels_has_d_read_clusters(workspace: Path) -> None:
+    """labels: none picks the label-free recipe: D reads ten k-means clusters of the training
+    images, G draws its cluster from z, and the record, MLflow and the generator say so."""
+    from pipeline import train
+
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["train"] |= {"labels": "none", "max_steps": 10}
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params))
+    train.main()
+    generator, spec, _ = load_generator(workspace / "models/generator.pt")
+    names = [f"cluster {k}" for k in range(10)]
+    assert list(spec.class_names) == names and not spec.conditional
+    assert len(spec.class_prior) == 10 and sum(spec.class_prior) == pytest.approx(1.0)
+    with torch.no_grad():
+        assert generator(torch.randn(3, 16)).shape == (3, 1, 16, 16)  # z in, image out
+    metrics = json.loads((workspace / "reports/train.json").read_text())
+    assert metrics["recipe"]["name"] == "dcgan_label_free"
+    assert metrics["train_config"]["clusters"] == 10
+    assert metrics["train_config"]["labels"] == "none"
+    assert metrics["recipe"]["reasons"]["clusters"] == "recipe dcgan_label_free"
+    import mlflow
+
+    run = json.loads((workspace / "models/mlflow_run.json").read_text())
+    mlflow.set_tracking_uri(f"sqlite:///{workspace / 'mlflow.db'}")
+    assert mlflow.get_run(run["run_id"]).data.params["train.clusters"] == "10"
+    # What the stage trained with: the clusters as labels, the digits kept for the monitor's
+    # class prior, and held-out images placed in clusters for the lectures' D probes.
+    from ganforge.data import load_split
+    from pipeline.params import load_params
+    from pipeline.train_inputs import read_inputs
+
+    inputs = read_inputs(load_params())
+    prepared = workspace / "data/prepared"
+    train_split, val = load_split(prepared, "train"), load_split(prepared, "val")
+    assert inputs.clusters is not None and torch.equal(inputs.labels, inputs.clusters.labels)
+    assert torch.equal(inputs.data_labels, train_split.labels)
+    held_out = inputs.held_out_labels(val)
+    assert torch.equal(held_out, inputs.clusters.assign(val.data))
+    assert not torch.equal(held_out, val.labels)  # clusters are not the digits' labels
+    assert (workspace / "plots/lectures/figures/saturation.png").stat().st_size > 0
+
+
 def test_train_stage_without_prepared_data_names_the_stage(workspace: Path) -> None:
     from pipeline import train
 

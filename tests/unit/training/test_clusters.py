@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_training import tiny_config, tiny_images
 
 from ganforge.models.latent_class import LatentClassGenerator
 from ganforge.training import fit
 from ganforge.training.clusters import Clusters
-from tiny_training import tiny_config, tiny_images
 
 
 def _blobs(n_per: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
