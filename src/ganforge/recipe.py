@@ -82,8 +82,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     # digits_label_free: without labels, D reads k-means clusters of the training images in
     # their place (`ganforge.training.clusters`), ten as measured on the digits: a plain
     # unconditional DCGAN spread its samples between the classes (precision below 0.7 even at
-    # three times the length, the digits_label_free_3x rows), the clustered one is as precise
-    # as the labelled recipe at its length.
+    # three times the length, the digits_label_free_3x rows); the clustered one meets the
+    # label-free targets at the labelled recipe's length (the digits_label_free rows).
     "dcgan_label_free": {**_DCGAN, "clusters": 10},
     # mnist: on a few thousand labelled 28 px digits the halved widths underfit (bench/quality.py
     # mnist_467kimg row); Radford et al.'s widths and learning rate, with the longer EMA average
