@@ -12,13 +12,15 @@ batch, same Adam, same thread count; only the training path differs:
   channels_last, D weights frozen during G's step.
 
     python bench/train_throughput.py [--sizes 32 64] [--steps 19] [--threads 2]
-                                     [--compile] [--ablation] [--device cuda] [--channels 3]
+                                     [--compile] [--ablation] [--bf16] [--device cuda]
+                                     [--channels 3] [--width 64] [--batch-size 64]
 
 prints images/s of each and its ratio to the examples loop, per image size (median over
 rounds; each round runs every contender for the same number of steps in turn, so that a
 shared machine's load hits all alike). `--ablation` adds the examples loop with ganforge's
 differences switched on one at a time (in-memory batches, channels_last, D frozen in G's
-step), which shows where the ratio comes from.
+step), which shows where the ratio comes from. `--bf16` adds ganforge's step under bf16
+autocast (`train.amp: bf16`), to weigh against `auto`'s fp32 on a CPU with bf16 units.
 
 `--device cuda` runs both loops on the GPU (the examples loop copies each DataLoader batch to
 it, as the example does; ganforge uses its per-device defaults: fp32 with TF32, NCHW) and adds
@@ -221,7 +223,11 @@ def gpu_seconds_per_step(run: Callable[[int], None], n: int) -> float:
 
 
 def contenders(
-    images: torch.Tensor, config: TrainConfig, compile_too: bool, ablation: bool
+    images: torch.Tensor,
+    config: TrainConfig,
+    compile_too: bool,
+    ablation: bool,
+    bf16_too: bool = False,
 ) -> dict[str, Callable[[int], None]]:
     """Name -> run(n) for one image size; 'examples' first (the ratios' denominator)."""
     dev = torch.device(config.device)
@@ -242,6 +248,8 @@ def contenders(
         runs["ganforge compiled"] = ganforge_run(
             images, config.model_copy(update={"compile": True})
         )
+    if bf16_too:
+        runs["ganforge bf16"] = ganforge_run(images, config.model_copy(update={"amp": "bf16"}))
     return runs
 
 
@@ -262,6 +270,11 @@ def main() -> None:
         "--ablation",
         action="store_true",
         help="also time the examples loop with ganforge's differences added one at a time",
+    )
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="also time ganforge with train.amp: bf16 (autocast; fast on CPUs with bf16 units)",
     )
     parser.add_argument(
         "--device",
@@ -296,7 +309,9 @@ def main() -> None:
     )
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     for size in args.sizes:
-        runs = contenders(digits(size, args.channels), config, args.compile, args.ablation)
+        runs = contenders(
+            digits(size, args.channels), config, args.compile, args.ablation, args.bf16
+        )
         median = measure(runs, args.steps, args.rounds, sync)
         base = args.batch_size / median["examples"]
         busy_column = f"  {'GPU busy':>8}" if cuda else ""

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_train_throughput_prints_every_contender_with_its_ratio() -> None:
     args = ["--sizes", "16", "--steps", "1", "--rounds", "1", "--width", "8"]
-    args += ["--batch-size", "8", "--threads", "1", "--ablation"]
+    args += ["--batch-size", "8", "--threads", "1", "--ablation", "--bf16"]
     out = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "train_throughput.py"), *args],
         capture_output=True,
@@ -35,6 +35,7 @@ def test_train_throughput_prints_every_contender_with_its_ratio() -> None:
         "+ channels_last",
         "+ D frozen in G step",
         "ganforge",
+        "ganforge bf16",
     }
     assert set(rows) == expected, out
     assert rows["examples"][1] == 1.0

@@ -156,6 +156,9 @@ def test_train_stage_without_labels_has_d_read_clusters(workspace: Path) -> None
     assert torch.equal(held_out, inputs.clusters.assign(val.data))
     assert not torch.equal(held_out, val.labels)  # clusters are not the digits' labels
     assert (workspace / "plots/lectures/figures/saturation.png").stat().st_size > 0
+    # The same seed clusters alike, so a second run resumes the finished checkpoint.
+    train.main()
+    assert json.loads((workspace / "reports/train.json").read_text())["resumed_from_step"] == 10
 
 
 def test_train_stage_without_prepared_data_names_the_stage(workspace: Path) -> None:
