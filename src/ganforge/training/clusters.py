@@ -15,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-# Principal components the clustering sees: enough for 8 px digits (64 pixels) whole, and the
-# coarse shape of larger images, at a cost of a second or two for thousands of 64 px RGB images.
+# Principal components the clustering sees: all an 8×8 digit holds (64 pixels, however upscaled)
+# and the coarse shape of larger images, while PCA and k-means stay cheap next to training (the
+# train stage logs their seconds).
 PCA_DIM = 64
 # k-means restarts (scikit-learn's default count): the best of them by inertia is kept.
 N_INIT = 10
@@ -58,7 +59,6 @@ class Clusters:
                 f"clusters = {k}: k-means left {int((counts == 0).sum())} cluster(s) empty on "
                 f"{n} samples (too few distinct ones); set train.clusters lower"
             )
-        self.k = k
         self.labels = torch.as_tensor(ids, dtype=torch.long)
         self.names = cluster_names(k)
 
