@@ -13,7 +13,7 @@ from ganforge.classifier import NoClassifierError, load_classifier
 from ganforge.data import DataError, load_meta, load_split
 from ganforge.recipe import DataFacts
 from ganforge.training import QualityMonitor, make_spec
-from ganforge.training.clusters import Clusters
+from ganforge.training.clusters import Clusters, training_labels
 from ganforge.training.quality import monitor_for, needs_feature_net
 from pipeline import paths
 from pipeline.stage import StageError, require_upstream
@@ -48,20 +48,22 @@ def read_inputs(params: Any) -> TrainInputs:
         log.info("train: %s", recipe.summary())
         train = load_split(paths.PREPARED_DIR, "train")
         data_labels = train.labels if len(train) and int(train.labels.min()) >= 0 else None
-        labels, num_classes = data_labels, meta.get("num_classes") or 0
-        classes, clusters = meta.get("classes") or (), None
-        if k := recipe.config.clusters:
-            start = time.perf_counter()
-            clusters = Clusters(train.data, k, params.seed)
-            labels, num_classes, classes = clusters.labels, k, clusters.names
+        start = time.perf_counter()
+        used = training_labels(
+            recipe.config.clusters, train.data, data_labels, meta.get("num_classes") or 0,
+            meta.get("classes") or (), params.seed,
+        )  # fmt: skip
+        if used.clusters is not None:
             log.info(
                 "train: D reads %d k-means clusters of the training data (%.1f s)",
-                k, time.perf_counter() - start,
+                used.num_classes, time.perf_counter() - start,
             )  # fmt: skip
-        spec = make_spec(recipe.config, train.data.shape[1:], num_classes, classes, labels)
+        spec = make_spec(
+            recipe.config, train.data.shape[1:], used.num_classes, used.class_names, used.labels
+        )
     except (DataError, ValueError) as err:
         raise StageError(f"train: {err}") from None
-    return TrainInputs(recipe, meta, train.data, labels, data_labels, spec, clusters)
+    return TrainInputs(recipe, meta, train.data, used.labels, data_labels, spec, used.clusters)
 
 
 def quality_monitor(

@@ -225,13 +225,14 @@ def resolve_recipe(request: Mapping[str, Any], facts: DataFacts) -> Recipe:
         chosen["clusters"] = 0
         reasons["clusters"] = "pack > 1: PacGAN's D is unconditional"
     clusters = chosen["clusters"] if "clusters" in chosen else wanted.get("clusters", 0)
-    if auto("mode_seeking") and facts.is_image:
-        if labels in ("conditional", "latent"):
-            chosen["mode_seeking"] = LABELLED_MODE_SEEKING
-            reasons["mode_seeking"] = f"labels: {labels}: samples of one class kept apart (MSGAN)"
-        elif clusters:
-            chosen["mode_seeking"] = LABELLED_MODE_SEEKING
-            reasons["mode_seeking"] = "clusters: samples of one cluster kept apart (MSGAN)"
+    # what G knows of each sample: its class, its cluster, or nothing
+    if labels in ("conditional", "latent"):
+        knows, group = f"labels: {labels}", "class"
+    else:
+        knows, group = ("clusters", "cluster") if clusters else ("", "")
+    if auto("mode_seeking") and facts.is_image and knows:
+        chosen["mode_seeking"] = LABELLED_MODE_SEEKING
+        reasons["mode_seeking"] = f"{knows}: samples of one {group} kept apart (MSGAN)"
     try:
         config = TrainConfig.model_validate({**wanted, **chosen})
     except ValidationError as err:

@@ -12,6 +12,9 @@ of a DDP run and on a resumed run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -76,3 +79,30 @@ class Clusters:
 def _rows(data: torch.Tensor) -> np.ndarray:
     # float64 rows; k-means and PCA do not mind the scale (uint8 or model range)
     return data.reshape(len(data), -1).double().numpy()
+
+
+@dataclass(frozen=True)
+class TrainingLabels:
+    """What G and D are trained with: labels [N] (or None), their class count and names, and
+    the `Clusters` they came from when the config asks for clusters."""
+
+    labels: torch.Tensor | None
+    num_classes: int
+    class_names: tuple[str, ...]
+    clusters: Clusters | None = None
+
+
+def training_labels(
+    clusters: int,
+    data: torch.Tensor,
+    labels: torch.Tensor | None,
+    num_classes: int,
+    class_names: Sequence[str] = (),
+    seed: int = 0,
+) -> TrainingLabels:
+    """The data's labels, or with `clusters` (train.clusters) > 0 the data's k-means clusters
+    in their place."""
+    if not clusters:
+        return TrainingLabels(labels, num_classes, tuple(class_names))
+    found = Clusters(data, clusters, seed)
+    return TrainingLabels(found.labels, clusters, found.names, found)

@@ -40,8 +40,8 @@ _CUDA_CL_MEASURED = f"channels_last was slower for the DCGAN step ({_CUDA_BENCH}
 # On CPU bf16 autocast is faster where the CPU has bf16 units, but the image rows of
 # bench/quality.py were all measured in fp32; it becomes the default once they are remeasured.
 _CPU_AMP_MEASURED = (
-    "the documented figures were measured in fp32; train.amp: bf16 trains faster on CPUs "
-    "with bf16 units (bench/train_throughput.py --bf16)"
+    "the documented figures were measured; amp: bf16 trains faster on CPUs with bf16 "
+    "units, bench/train_throughput.py --bf16"
 )
 
 
@@ -124,7 +124,7 @@ def _choose_amp(device_type: str, amp: str) -> tuple[AmpChoice, str]:
         )
     if amp == "auto":
         if device_type == "cpu":
-            return "off", f"auto on cpu: fp32, no autocast ({_CPU_AMP_MEASURED})"
+            return "off", f"auto on cpu: fp32, no autocast, as {_CPU_AMP_MEASURED}"
         return "off", f"auto on {device_type}: fp32, no autocast (none was measured faster)"
     return amp, "as set"  # type: ignore[return-value]
 

@@ -23,7 +23,7 @@ from ganforge.recipe import training_steps
 from ganforge.training.amp import precision_for
 from ganforge.training.architecture import make_spec
 from ganforge.training.checkpoint import Checkpointing
-from ganforge.training.clusters import Clusters
+from ganforge.training.clusters import training_labels
 from ganforge.training.device_policy import choose_device_settings, log_choices
 from ganforge.training.distributed import DistContext, current_context
 from ganforge.training.ema import EMA
@@ -315,16 +315,15 @@ def fit(
     """Train a GAN on `data` (uint8 images [N, C, H, W] or float points [N, D]).
 
     With `config.clusters` and no `spec`, the labels are the k-means clusters of `data`
-    (`Clusters`); a caller that passes a spec passes the clusters it was made with.
+    (`training_labels`); a caller that passes a spec passes the labels it was made with.
     With `checkpoint_dir`, training resumes from its `last.pt` when that checkpoint belongs to
     this run (same model, optimizer, seed and data) and writes checkpoints there.
     """
     if spec is None:
-        if config.clusters:  # D reads the data's clusters in place of labels
-            clusters = Clusters(data, config.clusters, seed)
-            labels, class_names = clusters.labels, clusters.names
         num_classes = int(labels.max()) + 1 if labels is not None and labels.numel() else 0
-        spec = make_spec(config, data.shape[1:], num_classes, class_names, labels)
+        used = training_labels(config.clusters, data, labels, num_classes, class_names, seed)
+        labels = used.labels
+        spec = make_spec(config, data.shape[1:], used.num_classes, used.class_names, labels)
     trainer = GANTrainer(
         config, spec, data, labels, seed=seed, dataset_hash=dataset_hash, dist=dist
     )
