@@ -20,7 +20,7 @@ rounds; each round runs every contender for the same number of steps in turn, so
 shared machine's load hits all alike). `--ablation` adds the examples loop with ganforge's
 differences switched on one at a time (in-memory batches, channels_last, D frozen in G's
 step), which shows where the ratio comes from. `--bf16` adds ganforge's step under bf16
-autocast (`train.amp: bf16`), to weigh against `auto`'s fp32 on a CPU with bf16 units.
+autocast (`train.amp: bf16`, `auto`'s choice for images on a CPU with bf16 units) beside fp32.
 
 `--device cuda` runs both loops on the GPU (the examples loop copies each DataLoader batch to
 it, as the example does; ganforge uses its per-device defaults: fp32 with TF32, NCHW) and adds
@@ -299,7 +299,8 @@ def main() -> None:
         batch_size=args.batch_size,
         device=args.device,
         ema_decay=None,
-        # CPU: plain fp32 as always; CUDA: ganforge's default there (fp32 with TF32).
+        # CPU: fp32, the baseline (--bf16 adds the bf16 contender); CUDA: ganforge's default
+        # there (fp32 with TF32).
         amp="auto" if cuda else "off",
     )
     where = torch.cuda.get_device_name() if cuda else f"{args.threads} thread(s)"

@@ -104,6 +104,10 @@ def record(
         "warnings": warnings + (monitor.warnings if monitor else []),
     }
     write_metrics("train", metrics, HEADLINE)
+    # what `device`, `amp` and `channels_last` resolved to on this machine (auto differs by
+    # hardware: bf16 only on CPUs with bf16 units), beside the request logged as train.*
+    resolved = {"device": result.device, "amp": result.amp, "channels_last": result.channels_last}
+    log_params(flatten({"resolved": resolved}))
     mlflow.log_metrics({f"final_{k}": float(v) for k, v in metrics.items() if _num(v)})
     mlflow.log_artifact(str(REPORTS_DIR / "train.json"))
     logging.getLogger("ganforge").info(

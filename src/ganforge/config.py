@@ -203,8 +203,8 @@ class TrainConfig(Options, ArchOptions):
     mode_seeking: float = Field(0.0, ge=0.0)
     device: Device = "auto"
     # auto: chosen per device by measurement (`ganforge.training.device_policy`): fp32 with
-    # TF32 and NCHW on CUDA, fp32 with channels_last on CPU; compile never meets
-    # channels_last on CUDA (pytorch/pytorch#171622).
+    # TF32 and NCHW on CUDA; channels_last on CPU, with bf16 autocast for images where the CPU
+    # has bf16 units; compile never meets channels_last on CUDA (pytorch/pytorch#171622).
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
     channels_last: Literal["auto"] | bool = "auto"
     compile: bool = False
@@ -224,6 +224,12 @@ class TrainConfig(Options, ArchOptions):
         if value == "auto" or isinstance(value, bool):
             return value
         raise ValueError("allowed: auto, true or false")
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _off_unquoted(cls, value: object) -> object:
+        # YAML 1.1 (params.yaml, `dvc exp run -S train.amp=off`) reads a bare `off` as false.
+        return "off" if value is False else value
 
     @model_validator(mode="after")
     def _options_agree(self) -> TrainConfig:

@@ -22,3 +22,14 @@ def resolve_device(name: str = "auto") -> torch.device:
             "set device: auto (or cpu)"
         )
     return device
+
+
+def cpu_has_bf16_units() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX tiles) in oneDNN.
+
+    Without those units oneDNN emulates bf16 with fp32 arithmetic plus conversions, which makes
+    autocast slower, not faster. torch exposes the checks only as private `torch.cpu`
+    functions; a torch without them reads as no bf16 units (fp32, the safe choice).
+    """
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)

@@ -98,6 +98,11 @@ def test_train_stage_writes_its_outs(workspace: Path) -> None:
     mlflow.set_tracking_uri(f"sqlite:///{workspace / 'mlflow.db'}")
     logged = mlflow.get_run(run["run_id"])
     assert logged.data.params["train.ngf"] == "8" and logged.data.params["seed"] == "0"
+    # amp: auto is logged as asked, and beside it what it resolved to on this machine
+    assert logged.data.params["train.amp"] == "auto"
+    assert logged.data.params["resolved.amp"] == metrics["amp"] in ("off", "bf16")
+    assert logged.data.params["resolved.device"] == "cpu"
+    assert logged.data.params["resolved.channels_last"] == "True"
     # the resolved recipe, not "auto", is what mlflow ui shows
     assert logged.data.params["train.lr_g"] == "0.0004" and logged.data.params["train.recipe"] == (
         "dcgan"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ganforge.training.device_policy import AmpChoice, choose_device_settings
+from ganforge.training.device_policy import AmpChoice
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,3 @@ class Precision:
 def precision_for(amp: AmpChoice, device: torch.device) -> Precision:
     """The `Precision` of an already resolved amp choice (see `choose_device_settings`)."""
     return Precision(device.type, _DTYPES[amp], tf32=amp == "tf32")
-
-
-def resolve_precision(amp: str, device: torch.device) -> Precision:
-    """`auto`: fp32 with TF32 on CUDA (autocast was no faster there: see
-    `ganforge.training.device_policy`), no autocast elsewhere."""
-    choice = choose_device_settings(device.type, "image", amp=amp).amp
-    return precision_for(choice, device)

@@ -8,9 +8,11 @@ bench/train_throughput.py (`--ablation` times channels_last on its own; `--devic
 
 * CUDA: channels_last was slower and autocast (bf16, fp16) no faster than fp32 with TF32, at
   small and large batches alike, so `auto` is fp32 with TF32 and NCHW there.
-* CPU (oneDNN): channels_last makes the training step faster; no autocast. bf16 autocast is
-  faster still on a CPU with bf16 units (`--bf16`), but the quality figures of
-  bench/quality.py were measured in fp32, so `amp: bf16` is asked for, not automatic.
+* CPU (oneDNN): channels_last makes the training step faster. On a CPU with bf16 units
+  (AVX-512 BF16 or AMX) bf16 autocast makes the image step faster still (`--bf16`) and
+  bench/quality.py's image rows keep their quality under it, so `auto` is bf16 for images
+  there; fp32 on other CPUs (bf16 is emulated, slower) and for point data (the toy rows were
+  measured in fp32 and their nets are too small to gain).
 
 And one rule that keeps `compile: true` from crashing: inductor's convolution_backward meta
 kernel predicts NCHW strides for channels_last ConvTranspose chains on CUDA
@@ -37,11 +39,10 @@ _CUDA_AMP_MEASURED = (
     f"({_CUDA_BENCH}, issue #13)"
 )
 _CUDA_CL_MEASURED = f"channels_last was slower for the DCGAN step ({_CUDA_BENCH} --ablation)"
-# On CPU bf16 autocast is faster where the CPU has bf16 units, but the image rows of
-# bench/quality.py were all measured in fp32; it becomes the default once they are remeasured.
-_CPU_AMP_MEASURED = (
-    "the documented figures were measured; amp: bf16 trains faster on CPUs with bf16 "
-    "units, bench/train_throughput.py --bf16"
+# On a CPU with bf16 units: the step's speed-up, and the image rows measured under it.
+_CPU_BF16_MEASURED = (
+    "a faster image step (bench/train_throughput.py --bf16) with the quality of fp32 "
+    "(bench/quality.py image rows)"
 )
 
 
@@ -78,15 +79,17 @@ def choose_device_settings(
     amp: str = "auto",
     channels_last: bool | str = "auto",
     compile: bool = False,
+    cpu_bf16: bool = False,
 ) -> DeviceChoices:
     """Resolve the user's `amp` / `channels_last` / `compile` for `device_type` and `model_kind`.
 
-    Pure: reads no hardware and mutates nothing. Raises ValueError (naming the fix) for a
-    setting the device cannot run: `amp: fp16` off CUDA, or an unknown value.
+    `cpu_bf16`: whether the CPU has bf16 units (`ganforge.device.cpu_has_bf16_units`); only
+    read on CPU. Pure: reads no hardware and mutates nothing. Raises ValueError (naming the
+    fix) for a setting the device cannot run: `amp: fp16` off CUDA, or an unknown value.
     """
     if model_kind not in ("image", "points"):
         raise ValueError(f"model kind {model_kind!r}: expected 'image' or 'points'")
-    amp_choice, amp_reason = _choose_amp(device_type, amp)
+    amp_choice, amp_reason = _choose_amp(device_type, model_kind, amp, cpu_bf16)
     layout, layout_reason = _choose_channels_last(device_type, model_kind, channels_last)
     warnings: list[str] = []
     if compile and layout and device_type == "cuda":
@@ -111,7 +114,9 @@ def choose_device_settings(
     )
 
 
-def _choose_amp(device_type: str, amp: str) -> tuple[AmpChoice, str]:
+def _choose_amp(
+    device_type: str, model_kind: ModelKind, amp: str, cpu_bf16: bool
+) -> tuple[AmpChoice, str]:
     if amp not in ("auto", "off", "bf16", "fp16"):
         raise ValueError(f"amp {amp!r}: use auto, off, bf16 or fp16")
     if device_type == "cuda":
@@ -123,9 +128,13 @@ def _choose_amp(device_type: str, amp: str) -> tuple[AmpChoice, str]:
             f"amp: fp16 needs CUDA (device is {device_type}); use amp: auto, off or bf16"
         )
     if amp == "auto":
-        if device_type == "cpu":
-            return "off", f"auto on cpu: fp32, no autocast, as {_CPU_AMP_MEASURED}"
-        return "off", f"auto on {device_type}: fp32, no autocast (none was measured faster)"
+        if device_type != "cpu":
+            return "off", f"auto on {device_type}: fp32, no autocast (none was measured faster)"
+        if model_kind == "points":
+            return "off", "auto on cpu: fp32 for point data (the toy rows were measured in fp32)"
+        if not cpu_bf16:
+            return "off", "auto on cpu: fp32, as this CPU has no bf16 units (bf16 is emulated)"
+        return "bf16", f"auto on a cpu with bf16 units: bf16 autocast, {_CPU_BF16_MEASURED}"
     return amp, "as set"  # type: ignore[return-value]
 
 

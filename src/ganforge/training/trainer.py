@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ganforge.config import TrainConfig
-from ganforge.device import resolve_device
+from ganforge.device import cpu_has_bf16_units, resolve_device
 from ganforge.models import GeneratorSpec
 from ganforge.recipe import training_steps
 from ganforge.training.amp import precision_for
@@ -159,6 +159,7 @@ class GANTrainer(Checkpointing):
             amp=self.config.amp,
             channels_last=self.config.channels_last,
             compile=self.config.compile,
+            cpu_bf16=device.type == "cpu" and cpu_has_bf16_units(),
         )
         log_choices(self.device_choices, device.type)
         self.precision = precision_for(self.device_choices.amp, device)

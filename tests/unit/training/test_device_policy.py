@@ -11,8 +11,10 @@ import yaml
 from pydantic import ValidationError
 
 from ganforge.config import TrainConfig
+from ganforge.device import cpu_has_bf16_units
+from ganforge.recipe import DataFacts
 from ganforge.training import GANTrainer, fit, make_spec
-from ganforge.training.amp import Precision, precision_for, resolve_precision
+from ganforge.training.amp import Precision, precision_for
 from ganforge.training.device_policy import (
     COMPILE_CHANNELS_LAST_BUG,
     choose_device_settings,
@@ -36,10 +38,43 @@ def test_explicit_amp_is_kept_on_cuda(amp: str) -> None:
     assert choice.amp == amp and choice.reasons["amp"] == "as set"
 
 
-def test_auto_amp_is_plain_fp32_on_cpu_and_bf16_may_be_asked_for() -> None:
-    assert choose_device_settings("cpu", "image").amp == "off"
-    assert choose_device_settings("cpu", "image", amp="off").amp == "off"
+def test_auto_amp_on_cpu_is_bf16_for_images_only_where_the_cpu_has_bf16_units() -> None:
+    fast = choose_device_settings("cpu", "image", cpu_bf16=True)
+    assert fast.amp == "bf16"
+    assert "bench/train_throughput.py --bf16" in fast.reasons["amp"]
+    assert "bench/quality.py" in fast.reasons["amp"]
+    emulated = choose_device_settings("cpu", "image", cpu_bf16=False)
+    assert emulated.amp == "off" and "no bf16 units" in emulated.reasons["amp"]
+    points = choose_device_settings("cpu", "points", cpu_bf16=True)
+    assert points.amp == "off" and "point data" in points.reasons["amp"]
+    # the probe is read on CPU only
+    assert choose_device_settings("cuda", "image", cpu_bf16=True).amp == "tf32"
+    assert choose_device_settings("mps", "image", cpu_bf16=True).amp == "off"
+
+
+def test_explicit_amp_on_cpu_wins_over_the_bf16_units() -> None:
+    assert choose_device_settings("cpu", "image", amp="off", cpu_bf16=True).amp == "off"
     assert choose_device_settings("cpu", "points", amp="bf16").amp == "bf16"
+    assert choose_device_settings("cpu", "image", amp="bf16").amp == "bf16"
+
+
+@pytest.mark.parametrize(
+    ("present", "expected"),
+    [
+        ({}, False),
+        ({"_is_avx512_bf16_supported": False, "_is_amx_tile_supported": False}, False),
+        ({"_is_avx512_bf16_supported": True, "_is_amx_tile_supported": False}, True),
+        ({"_is_amx_tile_supported": True}, True),
+    ],
+)
+def test_the_bf16_probe_reads_torchs_cpu_checks_and_a_missing_one_as_no(
+    monkeypatch: pytest.MonkeyPatch, present: dict[str, bool], expected: bool
+) -> None:
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.delattr(torch.cpu, name, raising=False)
+    for name, value in present.items():
+        monkeypatch.setattr(torch.cpu, name, lambda value=value: value, raising=False)
+    assert cpu_has_bf16_units() is expected
 
 
 def test_fp16_off_cuda_and_unknown_values_are_clear_errors() -> None:
@@ -113,8 +148,6 @@ def test_precision_objects_follow_the_choice() -> None:
     assert precision_for("tf32", cuda).dtype is None
     assert precision_for("fp16", cuda).scaled
     assert precision_for("bf16", torch.device("cpu")).name == "bf16"
-    assert resolve_precision("auto", cuda).name == "tf32"
-    assert resolve_precision("auto", torch.device("cpu")).name == "off"
 
 
 def test_tf32_backends_are_set_consistently_and_only_when_asked() -> None:
@@ -155,6 +188,15 @@ def test_bad_channels_last_in_params_yaml_is_one_clear_line(tmp_path: Path) -> N
     assert "allowed: auto, true or false" in err.value.message
 
 
+def test_a_bare_yaml_off_for_amp_means_off_and_true_is_still_refused(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  amp: off\n")  # YAML 1.1 reads a bare off as false
+    facts = DataFacts(sample_shape=(1, 8, 8), num_train=100, num_classes=10)
+    assert load_params(path).train.resolve(facts).config.amp == "off"
+    with pytest.raises(ValidationError, match="'auto', 'off', 'bf16' or 'fp16'"):
+        TrainConfig(amp=True)
+
+
 # ------------------------------------------------------------------ the trainer honours it
 
 
@@ -174,7 +216,7 @@ def test_trainer_lays_out_weights_and_batches_as_chosen_on_cpu(asked, expected) 
     x = _images()
     config = _tiny(channels_last=asked)
     trainer = GANTrainer(config, make_spec(config, x.shape[1:]), x)
-    assert trainer.channels_last is expected and trainer.precision.name == "off"
+    assert trainer.channels_last is expected
     weight = trainer.g_core.net[0].weight
     assert weight.is_contiguous(memory_format=torch.channels_last) is expected
     assert weight.is_contiguous() is not expected
@@ -182,12 +224,17 @@ def test_trainer_lays_out_weights_and_batches_as_chosen_on_cpu(asked, expected) 
     assert real.is_contiguous(memory_format=torch.channels_last) is expected
 
 
-def test_fit_reports_the_resolved_choices_and_their_reasons() -> None:
+@pytest.mark.parametrize(("units", "amp"), [(False, "off"), (True, "bf16")])
+def test_fit_reports_the_resolved_choices_and_their_reasons(
+    monkeypatch: pytest.MonkeyPatch, units: bool, amp: str
+) -> None:
+    # what this machine's CPU has must not decide the test: the probe is replaced
+    monkeypatch.setattr("ganforge.training.trainer.cpu_has_bf16_units", lambda: units)
     x = _images()
     result = fit(_tiny(), x, seed=0)
-    assert result.channels_last is True and result.amp == "off"
+    assert result.channels_last is True and result.amp == amp
     assert set(result.device_reasons) == {"amp", "channels_last", "compile"}
     assert "CPU" in result.device_reasons["channels_last"]
     points = torch.randn(64, 2)
     toy = fit(_tiny(model="mlp", channels_last=True), points, seed=0)
-    assert toy.channels_last is False
+    assert toy.channels_last is False and toy.amp == "off"
