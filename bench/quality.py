@@ -495,8 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument(
-        "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-        help="override a params.yaml key for every configuration (e.g. train.epochs=5)",
+        "--set", dest="sets", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+        help="override params.yaml keys for every configuration (e.g. train.epochs=5 seed=1)",
     )  # fmt: skip
     parser.add_argument("--json", type=Path, help="write the rows as JSON to this file")
     parser.add_argument("--keep", type=Path, help="keep the workspaces in this folder")

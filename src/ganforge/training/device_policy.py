@@ -11,8 +11,8 @@ bench/train_throughput.py (`--ablation` times channels_last on its own; `--devic
 * CPU (oneDNN): channels_last makes the training step faster. On a CPU with bf16 units
   (AVX-512 BF16 or AMX) bf16 autocast makes the image step faster still (`--bf16`) and
   bench/quality.py's image rows keep their quality under it, so `auto` is bf16 for images
-  there; fp32 on other CPUs (bf16 is emulated, slower) and for point data (the toy rows were
-  measured in fp32 and their nets are too small to gain).
+  there; fp32 on other CPUs (bf16 is emulated there and slower: `--bf16` with oneDNN held
+  below AVX-512 BF16) and for point data (the toy rows were measured in fp32 only).
 
 And one rule that keeps `compile: true` from crashing: inductor's convolution_backward meta
 kernel predicts NCHW strides for channels_last ConvTranspose chains on CUDA
