@@ -177,6 +177,9 @@ class TrainConfig(Options, ArchOptions):
     optimizer: Literal["adam", "sgd"] = "adam"
     lr_g: float = Field(2e-4, gt=0.0)
     lr_d: float = Field(2e-4, gt=0.0)
+    # The last `lr_decay` of the run (a fraction of its steps) brings both learning rates
+    # linearly down to zero, so that G settles instead of circling the equilibrium. 0: constant.
+    lr_decay: float = Field(0.0, ge=0.0, le=1.0)
     beta1: float = Field(0.5, ge=0.0, lt=1.0)
     beta2: float = Field(0.999, ge=0.0, lt=1.0)
     momentum: float = Field(0.5, ge=0.0, lt=1.0)

@@ -74,7 +74,8 @@ HARMLESS_FIELDS = frozenset(
     {"log_every", "checkpoint_every", "num_sample_images", "device", "compile"}
 )
 # and these only say where to stop: the data order, noise and optimizer steps up to any step
-# do not depend on them (except instance noise, which is annealed over the run's length).
+# do not depend on them (except instance noise and the learning-rate decay, which are laid out
+# over the run's length).
 LENGTH_FIELDS = frozenset({"kimg", "epochs", "max_steps"})
 
 
@@ -293,7 +294,7 @@ def restart_reasons(
     for key, value in config.items():
         if key in HARMLESS_FIELDS or old.get(key) == value:
             continue
-        if key in LENGTH_FIELDS and not (config.get("instance_noise") or 0):
+        if key in LENGTH_FIELDS and not (config.get("instance_noise") or config.get("lr_decay")):
             continue
         reasons.append(f"{key} changed: {old.get(key)!r} -> {value!r}")
     if state.get("seed") != seed:

@@ -39,6 +39,15 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return grad.float().square().flatten(1).sum(dim=1).mean()
 
 
+def lr_scale(step: int, total_steps: int, decay: float) -> float:
+    """The learning rates' factor at `step` (0-based) of `total_steps`: 1 until the last `decay`
+    of the run, then falling linearly to 1/(its steps) on the last step (a function of the step
+    alone, so a resumed run continues the schedule exactly)."""
+    decay_steps = max(1, round(decay * total_steps))
+    left = total_steps - step  # steps left, this one included
+    return min(1.0, left / decay_steps)
+
+
 class GANStep:
     """k updates of D, then one of G, on the networks of one run."""
 
@@ -61,6 +70,11 @@ class GANStep:
         c, k = self.config, self.config.d_steps
         r1 = c.r1_gamma > 0 and step % c.r1_every == 0  # lazy R1: every r1_every-th step
         sigma = c.instance_noise * max(0.0, 1.0 - step / total_steps)  # annealed linearly to 0
+        if c.lr_decay > 0:
+            scale = lr_scale(step, total_steps, c.lr_decay)
+            for opt, lr in ((self.nets.opt_g, c.lr_g), (self.nets.opt_d, c.lr_d)):
+                for group in opt.param_groups:
+                    group["lr"] = lr * scale
         for i in range(k):
             real, labels = sampler.next_batch()
             z, fake_labels = self.latents(real.shape[0], labels)

@@ -1,7 +1,8 @@
 """training/step.py: the trainer's iterations equal Algorithm 1 written out plainly, bit for bit.
 
 The reference below is the PyTorch DCGAN example's loop with ganforge's phases added in the
-open (latent class, R1, mode seeking, DiffAugment, instance noise, EMA); it shares only leaf
+open (latent class, R1, mode seeking, DiffAugment, instance noise, EMA, the
+learning-rate decay); it shares only leaf
 pieces with the code under test (networks, losses, augmentations, the data order), not the step,
 the loop, the statistics or the checkpoint code.
 """
@@ -22,13 +23,14 @@ from ganforge.training import GANTrainer, fit, make_spec
 from ganforge.training.augment import diff_augment
 from ganforge.training.ema import EMA
 from ganforge.training.sampler import TensorSampler
-from ganforge.training.step import r1_penalty
+from ganforge.training.step import lr_scale, r1_penalty
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 EVERY_PHASE = dict(
     labels="latent", mode_seeking=1.0, r1_gamma=1.0, r1_every=2, instance_noise=0.1, d_steps=2,
     augment=["color", "translation", "cutout"], channels_last=False, amp="off", ngf=8, ndf=8,
+    lr_decay=0.5,
 )  # fmt: skip
 
 
@@ -43,8 +45,12 @@ def reference_run(config: TrainConfig, spec: GeneratorSpec, x, y, seed: int) -> 
     opt_d = torch.optim.Adam(D.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2), fused=True)
     sampler = TensorSampler(x, y, c.batch_size, seed, device)
     prior = torch.tensor(spec.class_prior, dtype=torch.float64)
+    decay_steps = round(c.lr_decay * steps)
     for step in range(steps):
         sigma = c.instance_noise * max(0.0, 1.0 - step / steps)
+        scale = min(1.0, (steps - step) / decay_steps)  # the last lr_decay of the run: down to 0
+        for opt, lr in ((opt_g, c.lr_g), (opt_d, c.lr_d)):
+            opt.param_groups[0]["lr"] = lr * scale
         r1 = step % c.r1_every == 0
         for i in range(c.d_steps):
             real, labels = sampler.next_batch()
@@ -119,3 +125,20 @@ def test_train_step_by_hand_equals_fit_and_a_resumed_fit(tmp_path: Path) -> None
         assert_same(by_hand.ema.module.state_dict(), result.ema.state_dict())
     assert [r["step"] for r in resumed.history] == [2, 4, 6]
     assert [r["loss_d"] for r in resumed.history] == [r["loss_d"] for r in straight.history]
+
+
+def test_lr_scale_falls_linearly_to_zero_over_the_last_fraction_of_the_run() -> None:
+    assert [lr_scale(s, 10, 0.4) for s in range(10)] == [1.0] * 7 + [0.75, 0.5, 0.25]
+    assert [lr_scale(s, 4, 1.0) for s in range(4)] == [1.0, 0.75, 0.5, 0.25]
+    # a decay shorter than one step changes nothing
+    assert [lr_scale(s, 10, 0.01) for s in range(10)] == [1.0] * 10
+
+
+def test_the_optimizers_end_the_run_at_the_decayed_rate() -> None:
+    x, y = tiny_images(64)
+    config = tiny_config(max_steps=4, lr_decay=0.5, lr_g=1e-3, lr_d=4e-3)
+    result = GANTrainer(config, make_spec(config, x.shape[1:]), x, seed=0)
+    result.fit()
+    # the last step ran at half the rate: 1 of the 2 steps of the decay left
+    assert result.nets.opt_g.param_groups[0]["lr"] == pytest.approx(0.5e-3)
+    assert result.nets.opt_d.param_groups[0]["lr"] == pytest.approx(2e-3)

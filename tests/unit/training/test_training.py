@@ -91,6 +91,19 @@ def test_finished_run_resumes_to_nothing(images, tmp_path: Path) -> None:
     assert "beyond this run's 4 steps" in shorter.restart_reasons[0]
 
 
+@pytest.mark.parametrize("schedule", [{"instance_noise": 0.1}, {"lr_decay": 0.5}])
+def test_a_longer_run_starts_fresh_when_a_schedule_spans_the_length(
+    images, tmp_path: Path, schedule: dict
+) -> None:
+    # instance noise and the learning-rate decay are laid out over the run's length: steps
+    # trained for 6 steps are not the first steps of an 8-step run
+    x, y = images
+    fit(tiny(**schedule), x, y, checkpoint_dir=tmp_path)
+    longer = fit(tiny(max_steps=8, **schedule), x, y, checkpoint_dir=tmp_path)
+    assert longer.resumed_from is None and longer.step == 8
+    assert any("max_steps changed: 6 -> 8" in r for r in longer.restart_reasons)
+
+
 def test_model_change_starts_fresh_with_a_warning(images, tmp_path: Path, caplog) -> None:
     x, y = images
     fit(tiny(), x, y, checkpoint_dir=tmp_path)
