@@ -10,6 +10,23 @@ import pytest
 CHROMIUM = Path(os.environ.get("GANFORGE_CHROMIUM", "/usr/bin/chromium"))
 
 
+def need_browser() -> None:
+    """Skip the calling test when Chromium or playwright is missing; under .ci/run
+    (GANFORGE_REQUIRE_BROWSER=1, which installs both) fail instead, so CI never skips it."""
+    missing = None
+    if not CHROMIUM.exists():
+        missing = f"{CHROMIUM} missing: `.ci/run` installs Debian's chromium"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            missing = "playwright-python is not installed (`.ci/run` installs it)"
+    if missing and os.environ.get("GANFORGE_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"browser test cannot run: {missing}")
+    if missing:
+        pytest.skip(missing)
+
+
 def vega_plot_ids(dvc_yaml: dict) -> list[str]:
     """The ids of the top-level plot definitions that are charts (not image files)."""
     ids = []

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import yaml
 from PIL import Image
-from plots_helpers import CHROMIUM, render_in_chromium, vega_plot_ids
+from plots_helpers import need_browser, render_in_chromium, vega_plot_ids
 
 from ganforge.lectures.files import (
     DENSITY_COLUMNS,
@@ -51,11 +51,6 @@ def test_committed_template_is_built_from_the_locked_packages(tmp_path: Path) ->
     subprocess.run(["node", str(page / "build.js"), str(out)], check=True, timeout=120)
     assert out.read_bytes() == TEMPLATE.read_bytes(), "rebuild and commit plots_page/template.html"
     assert "{plot_divs}" in out.read_text() and "cdn.jsdelivr" not in out.read_text()
-
-
-def _needs_browser() -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} missing: `.ci/run` installs Debian's chromium")
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: list[list[object]]) -> None:
@@ -94,7 +89,7 @@ def test_dvc_yaml_charts_have_real_axes() -> None:
 
 
 def test_plots_page_renders_every_chart_offline(tmp_path: Path) -> None:
-    _needs_browser()
+    need_browser()
     work = tmp_path / "repo"
     (work / ".dvc").mkdir(parents=True)
     shutil.copy2(ROOT / ".dvc" / "config", work / ".dvc" / "config")

@@ -124,10 +124,10 @@ def test_champion_loads_with_pyfunc(clone) -> None:
 
 
 def test_plots_of_the_baseline_render_offline(clone) -> None:
-    from plots_helpers import render_in_chromium, vega_plot_ids
+    from plots_helpers import need_browser, render_in_chromium, vega_plot_ids
 
+    need_browser()
     work, env = clone
-    pytest.importorskip("playwright")
     run(dvc("plots", "show", "-o", "page"), work, env)
     ids = vega_plot_ids(yaml.safe_load((work / "dvc.yaml").read_text()))
     counts, _ = render_in_chromium(work / "page" / "index.html", ids)
