@@ -20,7 +20,7 @@ def need_browser() -> None:
         try:
             import playwright.sync_api  # noqa: F401
         except ImportError:
-            missing = "playwright-python is not installed (`.ci/run` installs it)"
+            missing = "playwright-python is not installed (a dev dependency of `./run.sh test`)"
     if missing and os.environ.get("GANFORGE_REQUIRE_BROWSER") == "1":
         pytest.fail(f"browser test cannot run: {missing}")
     if missing:

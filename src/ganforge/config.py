@@ -178,7 +178,8 @@ class TrainConfig(Options, ArchOptions):
     lr_g: float = Field(2e-4, gt=0.0)
     lr_d: float = Field(2e-4, gt=0.0)
     # The last `lr_decay` of the run (a fraction of its steps) brings both learning rates
-    # linearly down to zero, so that G settles instead of circling the equilibrium. 0: constant.
+    # linearly down to zero, for G to settle rather than circle the equilibrium. 0: constant
+    # (no recipe decays: on MNIST it did not help, bench/quality.py's lr_decay screen).
     lr_decay: float = Field(0.0, ge=0.0, le=1.0)
     beta1: float = Field(0.5, ge=0.0, lt=1.0)
     beta2: float = Field(0.999, ge=0.0, lt=1.0)
