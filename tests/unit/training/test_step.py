@@ -1,10 +1,9 @@
 """training/step.py: the trainer's iterations equal Algorithm 1 written out plainly, bit for bit.
 
 The reference below is the PyTorch DCGAN example's loop with ganforge's phases added in the
-open (latent class, R1, mode seeking, DiffAugment, instance noise, EMA, the
-learning-rate decay); it shares only leaf
-pieces with the code under test (networks, losses, augmentations, the data order), not the step,
-the loop, the statistics or the checkpoint code.
+open (latent class, R1, mode seeking, DiffAugment, instance noise, EMA, the learning-rate
+decay); it shares only leaf pieces with the code under test (networks, losses, augmentations,
+the data order), not the step, the loop, the statistics or the checkpoint code.
 """
 
 from __future__ import annotations
